@@ -1,0 +1,187 @@
+"""Load and validate dpsim configs: one clear error naming every bad key, defaults filled in.
+
+The JSON schema (``config/schema.yaml``, shipped in the package as ``dpsim/schema.yaml``) says
+which keys exist, their types, ranges and defaults. On top of it, checks that a schema cannot
+express well (rankings, network names, cross-key rules) are made here. All problems are gathered
+and raised together as one :class:`ConfigError`, before any job runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from dpsim.contexts import check_ranking
+from dpsim.names import CLASSIFICATION_NETWORKS, STUDY_NETWORKS
+from dpsim.registry import describe_choice, suggest
+
+
+class ConfigError(ValueError):
+    """A config file or mapping that does not satisfy the schema; the message lists each problem."""
+
+
+def schema_path() -> Path:
+    """Location of the schema shipped with the package."""
+    return Path(str(resources.files("dpsim").joinpath("schema.yaml")))
+
+
+@functools.cache
+def load_schema(path: str | None = None) -> dict[str, Any]:
+    """The config schema as a dict (cached)."""
+    with open(path or schema_path()) as handle:
+        return yaml.safe_load(handle)
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file, validate it and return it with defaults filled in."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
+    return validate_config({} if data is None else data, source=str(path))
+
+
+def validate_config(config: Any, source: str = "config") -> dict[str, Any]:
+    """A validated copy of ``config`` with defaults filled in; raises :class:`ConfigError`."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys, got {config!r}")
+    filled = copy.deepcopy(config)
+    schema = load_schema()
+    validator = _validator_with_defaults()(schema)
+    problems = [_describe(error, schema) for error in _sorted_errors(validator, filled)]
+    problems += _semantic_problems(filled)
+    if problems:
+        listing = "\n".join(f"  - {problem}" for problem in problems)
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        raise ConfigError(f"invalid {source} ({count}):\n{listing}")
+    return filled
+
+
+@functools.cache
+def _validator_with_defaults() -> type:
+    """A Draft 2020-12 validator that also writes each missing key's default into the instance."""
+    base = jsonschema.Draft202012Validator
+    check_properties = base.VALIDATORS["properties"]
+
+    def properties_with_defaults(validator, properties, instance, schema):  # type: ignore[no-untyped-def]
+        if isinstance(instance, dict):
+            for key, subschema in properties.items():
+                if "default" in subschema:
+                    instance.setdefault(key, copy.deepcopy(subschema["default"]))
+        yield from check_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(base, {"properties": properties_with_defaults})
+
+
+def _sorted_errors(validator: Any, instance: dict) -> list[jsonschema.ValidationError]:
+    return sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
+
+
+def key_path(parts: Any) -> str:
+    """Render a path like ``contexts.rankings[0]`` from a sequence of keys and indices."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _describe(error: jsonschema.ValidationError, schema: dict) -> str:
+    """One line per schema violation: the key path, what is wrong, what is allowed."""
+    path = key_path(error.absolute_path)
+    kind, value = error.validator, error.instance
+    if kind == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(value) - set(allowed))
+        lines = []
+        for name in unknown:
+            where = key_path([*error.absolute_path, name])
+            hint = suggest(name, allowed)
+            lines.append(
+                f"{where}: unknown key; allowed keys here are {', '.join(allowed)}"
+                + (f" (did you mean {hint!r}?)" if hint else "")
+            )
+        return "\n  - ".join(lines)
+    if kind == "enum":
+        return f"{path}: {describe_choice(value, error.validator_value)}"
+    if kind == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"{path}: expected {expected}, got {value!r} ({type(value).__name__})"
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        sign = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
+        return f"{path}: must be {sign[kind]} {error.validator_value}, got {value!r}"
+    description = _description_at(schema, error.absolute_schema_path)
+    return f"{path}: {error.message}" + (f" ({description})" if description else "")
+
+
+def _description_at(schema: dict, schema_path: Any) -> str:
+    """The ``description`` of the innermost schema node on ``schema_path`` that has one."""
+    node, found = schema, ""
+    for part in list(schema_path)[:-1]:
+        node = node[part]
+        if isinstance(node, dict) and "description" in node:
+            found = " ".join(str(node["description"]).split())
+    return found
+
+
+def _semantic_problems(config: dict) -> Iterator[str]:
+    """Checks beyond the schema: rankings, network names, and rules that link several keys.
+
+    Each check runs on its own; one that trips over a malformed value (already reported by the
+    schema) is skipped, so every independent problem is still reported in the same error.
+    """
+    for check in (_ranking_problems, _network_problems, _image_problems):
+        try:
+            yield from list(check(config))
+        except (KeyError, TypeError, AttributeError):
+            continue
+
+
+def _ranking_problems(config: dict) -> Iterator[str]:
+    contexts = config["contexts"]
+    for index, ranking in enumerate(contexts["rankings"]):
+        try:
+            check_ranking(ranking, f"contexts.rankings[{index}]")
+        except ValueError as error:
+            yield str(error)
+    if contexts["source"] == "list" and not contexts["rankings"]:
+        yield "contexts.rankings: contexts.source is 'list' but the list is empty"
+    if contexts["source"] == "generator" and contexts["distinct"] and contexts["count"] > 720:
+        yield f"contexts.count: only 720 distinct rankings exist, asked for {contexts['count']}"
+
+
+def _network_problems(config: dict) -> Iterator[str]:
+    for index, name in enumerate(config["grid"]["networks"]):
+        if name not in CLASSIFICATION_NETWORKS:
+            yield f"grid.networks[{index}]: {describe_network(name)}"
+
+
+def _image_problems(config: dict) -> Iterator[str]:
+    images = config["images"]
+    if images["source"] == "folder" and not images["folder"]["path"]:
+        yield "images.folder.path: images.source is 'folder' but no folder path is given"
+    if images["val_fraction"] + images["test_fraction"] >= 1:
+        yield (
+            "images.val_fraction + images.test_fraction: must leave images for training, got "
+            f"{images['val_fraction']} + {images['test_fraction']}"
+        )
+
+
+def describe_network(name: str) -> str:
+    """Explain an unknown network name without dumping the ~80 names torchvision knows."""
+    hint = suggest(name, CLASSIFICATION_NETWORKS)
+    return (
+        f"{name!r} is not a torchvision classification network"
+        + (f" (did you mean {hint!r}?)" if hint else "")
+        + f"; the study's networks are {', '.join(STUDY_NETWORKS)}; `dpsim info` lists them all"
+    )

@@ -1,0 +1,164 @@
+"""Contexts of similarity: rankings of the six distortions, their labels and rank distances.
+
+A context ranks the distortions from "keeps the image most similar" to "changes it most". For a
+triplet (ref, p0, p1) whose images were distorted with ``d0`` and ``d1``, the context's label (the
+judge) is 0 when ``d0`` ranks earlier than ``d1`` (p0 is the closer image), else 1. The distorted
+images never depend on the context: one triplet pool serves every context, and a context is only
+a label vector over it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+from dpsim.names import DISTORTIONS
+from dpsim.registry import describe_choice
+
+Ranking = tuple[str, ...]
+
+#: The identity ranking: the protocol's list order.
+IDENTITY: Ranking = DISTORTIONS
+
+
+@dataclass(frozen=True)
+class Context:
+    """One context: an id (``c000``, ...), its ranking, and where the generator yielded it."""
+
+    name: str
+    ranking: Ranking
+    generator_index: int | None
+
+
+def check_ranking(ranking: Sequence[str], where: str = "ranking") -> Ranking:
+    """Return ``ranking`` as a tuple if it lists each distortion exactly once, else raise."""
+    items = [str(item) for item in ranking]
+    unknown = [item for item in items if item not in DISTORTIONS]
+    if unknown:
+        raise ValueError(f"{where}: {describe_choice(unknown[0], DISTORTIONS)}")
+    duplicated = sorted({item for item in items if items.count(item) > 1})
+    missing = [name for name in DISTORTIONS if name not in items]
+    if duplicated or missing:
+        raise ValueError(
+            f"{where}: a ranking must list each of the six distortions exactly once "
+            f"({', '.join(DISTORTIONS)}); got {items}"
+            + (f"; duplicated: {', '.join(duplicated)}" if duplicated else "")
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+        )
+    return tuple(items)
+
+
+def reference_rankings(count: int, distinct: bool = False, seed: int = 0) -> list[Context]:
+    """The adaptation study's generator: ``random.seed(seed)``, then ``random.sample(L, 6)``.
+
+    With ``distinct`` the stream is read on until ``count`` different rankings were seen; each
+    context keeps the index at which the generator yielded it.
+    """
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    if distinct and count > 720:
+        raise ValueError(f"only 720 distinct rankings of six distortions exist; asked for {count}")
+    generator = random.Random(seed)
+    contexts: list[Context] = []
+    seen: set[Ranking] = set()
+    index = 0
+    while len(contexts) < count:
+        ranking = tuple(generator.sample(list(IDENTITY), len(IDENTITY)))
+        if not (distinct and ranking in seen):
+            seen.add(ranking)
+            contexts.append(Context(context_name(len(contexts)), ranking, index))
+        index += 1
+    return contexts
+
+
+def listed_rankings(rankings: Sequence[Sequence[str]]) -> list[Context]:
+    """Contexts from an explicit list of rankings (each checked)."""
+    return [
+        Context(context_name(i), check_ranking(r, f"ranking {i}"), None)
+        for i, r in enumerate(rankings)
+    ]
+
+
+def context_name(index: int) -> str:
+    """Stable context id used in paths and tables: ``c000``, ``c001``, ..."""
+    return f"c{index:03d}"
+
+
+def positions(ranking: Sequence[str]) -> np.ndarray:
+    """Position of each distortion id (protocol order) in ``ranking``: 0 = most similar."""
+    order = check_ranking(ranking)
+    return np.array([order.index(name) for name in DISTORTIONS], dtype=np.int64)
+
+
+def labels(ranking: Sequence[str], d0: np.ndarray, d1: np.ndarray) -> np.ndarray:
+    """Judge of each triplet under ``ranking``: 0 if p0's distortion ranks earlier, else 1."""
+    d0, d1 = np.asarray(d0), np.asarray(d1)
+    if np.any(d0 == d1):
+        raise ValueError("p0 and p1 must have different distortions in every triplet")
+    rank = positions(ranking)
+    return (rank[d0] > rank[d1]).astype(np.uint8)
+
+
+def discordant_pairs(a: Sequence[str], b: Sequence[str]) -> int:
+    """Number of distortion pairs that ``a`` and ``b`` order differently (Kendall distance)."""
+    pa, pb = positions(a), positions(b)
+    return sum(
+        (pa[i] - pa[j]) * (pb[i] - pb[j]) < 0 for i, j in combinations(range(len(DISTORTIONS)), 2)
+    )
+
+
+def kendall_tau(a: Sequence[str], b: Sequence[str]) -> float:
+    """Kendall's tau between two rankings: 1 identical, -1 reversed."""
+    pairs = len(DISTORTIONS) * (len(DISTORTIONS) - 1) // 2
+    return 1.0 - 2.0 * discordant_pairs(a, b) / pairs
+
+
+def footrule(a: Sequence[str], b: Sequence[str]) -> int:
+    """Spearman's footrule: the summed absolute displacement of each distortion."""
+    return int(np.abs(positions(a) - positions(b)).sum())
+
+
+#: Columns of ``results/contexts/rankings.parquet``.
+RANKINGS_COLUMNS = (
+    "context",
+    "order",
+    "order_text",
+    "generator_index",
+    "generator_seed",
+    "kendall_distance",
+    "kendall_tau",
+    "footrule",
+)
+
+
+def rankings_table(contexts: Sequence[Context], generator_seed: int | None) -> pd.DataFrame:
+    """One row per context with its ranking and its distances to the identity order."""
+    rows = [
+        {
+            "context": c.name,
+            "order": list(c.ranking),
+            "order_text": " > ".join(c.ranking),
+            "generator_index": c.generator_index,
+            "generator_seed": generator_seed if c.generator_index is not None else None,
+            "kendall_distance": discordant_pairs(c.ranking, IDENTITY),
+            "kendall_tau": kendall_tau(c.ranking, IDENTITY),
+            "footrule": footrule(c.ranking, IDENTITY),
+        }
+        for c in contexts
+    ]
+    table = pd.DataFrame(rows, columns=list(RANKINGS_COLUMNS))
+    return table.astype({"generator_index": "Int64", "generator_seed": "Int64"})
+
+
+def contexts_from_config(section: dict) -> list[Context]:
+    """Contexts described by the config's ``contexts`` section (already schema-validated)."""
+    if section["source"] == "list":
+        if not section["rankings"]:
+            raise ValueError("contexts.rankings: source is 'list' but no rankings are given")
+        return listed_rankings(section["rankings"])
+    return reference_rankings(section["count"], section["distinct"], section["generator_seed"])

@@ -1,0 +1,1 @@
+"""Image sources, the shared triplet pool and (later) BAPPS datasets."""

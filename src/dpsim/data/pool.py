@@ -1,0 +1,203 @@
+"""The shared triplet pool: references with two different distortions each, reused by every context.
+
+A pool draw of a split is a folder of shards plus ``manifest.json``::
+
+    results/pool/{split}/draw{k}/
+        manifest.json        spec (seed, sizes, input sha256), shard list with sha256 of each shard
+        shard_00000.npz      ref, p0, p1: uint8 (n, 3, S, S); ref_index, triplet: int64 (n,);
+        shard_00001.npz      d0, d1: int64 (n,) distortion ids; params0, params1: float64 (n, 2)
+
+Every random choice (reference order, distortion pair, parameters) comes from a generator seeded by
+the config seed, the split, the draw and the shard number, so shards are reproducible one by one.
+Shards are written atomically into ``.draw{k}.partial/``; a job that crashes resumes from the
+shards already there (if the spec is unchanged), and the folder is renamed into place at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from dpsim import contexts, distortions, io
+from dpsim.seeding import rng
+
+log = logging.getLogger(__name__)
+
+POOL_FORMAT = 1
+ARRAYS = ("ref", "p0", "p1", "ref_index", "triplet", "d0", "d1", "params0", "params1")
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """Everything that determines a pool draw's content; stored in its manifest."""
+
+    split: str
+    draw: int
+    triplets: int
+    shard_size: int
+    seed: int
+    image_size: int
+    images_sha256: str
+    format: int = POOL_FORMAT
+
+    @property
+    def shard_count(self) -> int:
+        return -(-self.triplets // self.shard_size)
+
+    def shard_bounds(self, shard: int) -> tuple[int, int]:
+        start = shard * self.shard_size
+        return start, min(start + self.shard_size, self.triplets)
+
+
+@dataclass
+class Pool:
+    """A loaded pool draw: every array of :data:`ARRAYS`, concatenated over shards."""
+
+    ref: np.ndarray
+    p0: np.ndarray
+    p1: np.ndarray
+    ref_index: np.ndarray
+    triplet: np.ndarray
+    d0: np.ndarray
+    d1: np.ndarray
+    params0: np.ndarray
+    params1: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ref)
+
+    def labels(self, ranking: tuple[str, ...]) -> np.ndarray:
+        """The context's judge for every triplet: 0 if p0 is the closer image, else 1."""
+        return contexts.labels(ranking, self.d0, self.d1)
+
+
+def array_sha256(array: np.ndarray) -> str:
+    """SHA-256 of an array's shape, dtype and bytes."""
+    digest = hashlib.sha256(f"{array.shape}|{array.dtype}".encode())
+    digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def reference_order(spec: PoolSpec, image_count: int) -> np.ndarray:
+    """Reference image of each triplet: seeded permutations of the images, cycled to length."""
+    generator = rng(spec.seed, "pool", spec.split, spec.draw, "references")
+    rounds = -(-spec.triplets // image_count)
+    order = np.concatenate([generator.permutation(image_count) for _ in range(rounds)])
+    return order[: spec.triplets]
+
+
+def synthesize_shard(
+    images: np.ndarray, spec: PoolSpec, shard: int, refs: np.ndarray, batch: int, device: str
+) -> dict[str, np.ndarray]:
+    """Draw and apply the distortions of one shard; returns the shard's arrays."""
+    start, stop = spec.shard_bounds(shard)
+    generator = rng(spec.seed, "pool", spec.split, spec.draw, "shard", shard)
+    d0, d1 = distortions.draw_distinct_pairs(generator, stop - start)
+    params0 = distortions.draw_params(generator, d0, spec.image_size)
+    params1 = distortions.draw_params(generator, d1, spec.image_size)
+    ref_index = refs[start:stop]
+    ref = np.ascontiguousarray(images[ref_index])
+    p0, p1 = np.empty_like(ref), np.empty_like(ref)
+    for lo in range(0, len(ref), batch):
+        hi = lo + batch
+        chunk = torch.from_numpy(ref[lo:hi]).to(device)
+        p0[lo:hi] = distortions.apply_uint8(chunk, d0[lo:hi], params0[lo:hi]).cpu().numpy()
+        p1[lo:hi] = distortions.apply_uint8(chunk, d1[lo:hi], params1[lo:hi]).cpu().numpy()
+    triplet = np.arange(start, stop, dtype=np.int64)
+    return dict(ref=ref, p0=p0, p1=p1, ref_index=ref_index.astype(np.int64), triplet=triplet,
+                d0=d0, d1=d1, params0=params0, params1=params1)  # fmt: skip
+
+
+def build_pool(
+    images: np.ndarray,
+    out_dir: str | Path,
+    *,
+    split: str,
+    draw: int,
+    triplets: int,
+    shard_size: int,
+    seed: int,
+    batch_size: int = 512,
+    device: str = "cpu",
+) -> dict:
+    """Write one pool draw of ``split`` from ``images`` into ``out_dir``; returns the manifest."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must be uint8 (N, 3, S, S), got {images.dtype} {images.shape}")
+    if len(images) == 0:
+        raise ValueError(f"the {split} split has no images to build triplets from")
+    spec = PoolSpec(split, draw, triplets, shard_size, seed, images.shape[-1], array_sha256(images))
+    out_dir = Path(out_dir)
+    work = _prepare_work_dir(out_dir, spec)
+    refs = reference_order(spec, len(images))
+    shards = []
+    progress = tqdm(range(spec.shard_count), desc=f"pool {split} draw {draw}", unit="shard")
+    for shard in progress:
+        path = work / f"shard_{shard:05d}.npz"
+        if not path.exists():
+            io.write_npz(path, **synthesize_shard(images, spec, shard, refs, batch_size, device))
+        else:
+            log.info("reusing finished shard %s", path.name)
+        start, stop = spec.shard_bounds(shard)
+        shards.append({"file": path.name, "triplets": stop - start, "sha256": _file_sha256(path)})
+    manifest = {"spec": asdict(spec), "shards": shards}
+    io.write_json(manifest, work / "manifest.json")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    work.rename(out_dir)
+    return manifest
+
+
+def _prepare_work_dir(out_dir: Path, spec: PoolSpec) -> Path:
+    """The partial folder for this spec: kept if its spec matches (resume), emptied otherwise."""
+    work = out_dir.parent / f".{out_dir.name}.partial"
+    spec_file = work / "spec.json"
+    if work.exists():
+        same = spec_file.exists() and json.loads(spec_file.read_text()) == asdict(spec)
+        if same:
+            log.info("resuming pool draw from %s", work)
+            return work
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    io.write_json(asdict(spec), spec_file)
+    return work
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_pool(pool_dir: str | Path, verify: bool = False) -> Pool:
+    """Load a pool draw written by :func:`build_pool` (optionally checking every shard's sha256)."""
+    pool_dir = Path(pool_dir)
+    manifest_path = pool_dir / "manifest.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(
+            f"{manifest_path} is missing: {pool_dir} is not a finished pool draw"
+        )
+    manifest = json.loads(manifest_path.read_text())
+    if manifest["spec"].get("format") != POOL_FORMAT:
+        raise ValueError(f"{manifest_path}: pool format {manifest['spec'].get('format')} unknown")
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in ARRAYS}
+    for shard in manifest["shards"]:
+        path = pool_dir / shard["file"]
+        if verify and _file_sha256(path) != shard["sha256"]:
+            raise ValueError(f"{path}: sha256 differs from {manifest_path}; rebuild the pool")
+        with np.load(path) as data:
+            if len(data["ref"]) != shard["triplets"]:
+                raise ValueError(f"{path}: {len(data['ref'])} triplets, manifest says {shard}")
+            for name in ARRAYS:
+                parts[name].append(data[name])
+    return Pool(**{name: np.concatenate(arrays) for name, arrays in parts.items()})

@@ -1,0 +1,162 @@
+"""Config validation: defaults, and one clear error naming each bad key and the allowed values."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from dpsim import cli
+from dpsim.config import ConfigError, load_config, load_schema, validate_config
+from dpsim.names import CLASSIFICATION_NETWORKS
+
+
+def _error(config: dict) -> str:
+    with pytest.raises(ConfigError) as caught:
+        validate_config(config)
+    return str(caught.value)
+
+
+def test_default_config_file_is_valid(repo):
+    config = load_config(repo / "config" / "config.yaml")
+    assert config["images"]["source"] == "embedded"
+    assert config["grid"]["weights"] == "random"  # the default must run offline
+
+
+def test_empty_config_takes_every_default():
+    config = validate_config({})
+    assert config["seed"] == 0
+    assert config["pool"]["triplets"] == {"train": 2048, "val": 512, "test": 512}
+    assert config["images"]["embedded"]["scales"] == [1.0, 0.5]
+    assert config["contexts"]["source"] == "generator"
+
+
+def test_validation_does_not_modify_its_argument():
+    raw = {"pool": {"shard_size": 8}}
+    validate_config(raw)
+    assert raw == {"pool": {"shard_size": 8}}
+
+
+def _walk(node: dict, path: str):
+    for key, sub in node.get("properties", {}).items():
+        yield f"{path}.{key}".lstrip("."), sub
+        yield from _walk(sub, f"{path}.{key}")
+
+
+def test_every_schema_key_is_documented_with_a_default():
+    for path, sub in _walk(load_schema(), ""):
+        assert sub.get("description"), f"{path} has no description"
+        assert "default" in sub, f"{path} has no default"
+
+
+def test_every_schema_object_forbids_unknown_keys():
+    schema = load_schema()
+    assert schema["additionalProperties"] is False
+    for path, sub in _walk(schema, ""):
+        if sub.get("type") == "object":
+            assert sub.get("additionalProperties") is False, path
+
+
+def test_unknown_key_names_the_path_the_allowed_keys_and_a_suggestion():
+    message = _error({"pool": {"triplet": 5}})
+    assert "pool.triplet: unknown key" in message
+    assert "batch_size, shard_size, train_draws, triplets" in message
+    assert "did you mean 'triplets'?" in message
+
+
+def test_unknown_top_level_key():
+    assert "sed: unknown key" in _error({"sed": 1}) and "'seed'" in _error({"sed": 1})
+
+
+def test_wrong_type_names_the_path_expected_and_received():
+    message = _error({"pool": {"shard_size": "abc"}})
+    assert "pool.shard_size: expected integer, got 'abc' (str)" in message
+
+
+def test_out_of_range_value():
+    assert "pool.triplets.val: must be >= 1, got 0" in _error({"pool": {"triplets": {"val": 0}}})
+
+
+def test_unknown_image_source_lists_the_allowed_sources():
+    message = _error({"images": {"source": "embeded"}})
+    assert "images.source: 'embeded' is not one of: embedded, folder, stl10, svhn" in message
+    assert "did you mean 'embedded'" in message
+
+
+def test_unknown_distortion_in_a_ranking():
+    ranking = ["colour", "zoom_in", "rotate", "translate", "darken", "blur"]
+    message = _error({"contexts": {"source": "list", "rankings": [ranking]}})
+    assert "contexts.rankings[0]" in message and "did you mean 'color'" in message
+    assert "rotate, translate, darken, color, blur, zoom_in" in message
+
+
+def test_malformed_ranking_says_what_is_missing_or_repeated():
+    short = ["color", "zoom_in", "rotate", "translate", "darken"]
+    twice = ["color", "color", "rotate", "translate", "darken", "blur"]
+    message = _error({"contexts": {"source": "list", "rankings": [short, twice]}})
+    assert "contexts.rankings[0]" in message and "missing: blur" in message
+    assert "contexts.rankings[1]" in message and "duplicated: color" in message
+
+
+def test_empty_ranking_list_with_list_source():
+    assert "contexts.rankings" in _error({"contexts": {"source": "list"}})
+
+
+def test_unknown_network_suggests_the_closest_name():
+    message = _error({"grid": {"networks": ["alexnet", "resnet19"]}})
+    assert "grid.networks[1]: 'resnet19' is not a torchvision classification network" in message
+    assert "did you mean" in message and "grid.networks[0]" not in message
+
+
+def test_unknown_variant_lists_the_variants():
+    message = _error({"grid": {"variants": ["lin", "finetune"]}})
+    assert "grid.variants[1]: 'finetune' is not one of: baseline, lin, tune, scratch" in message
+
+
+def test_all_problems_are_reported_together():
+    message = _error({"pool": {"triplet": 1, "shard_size": "x"}, "grid": {"networks": ["vgg"]}})
+    assert "(3 problems)" in message
+    assert "pool.triplet" in message and "pool.shard_size" in message
+    assert "grid.networks[0]" in message
+
+
+def test_folder_source_needs_a_path():
+    assert "images.folder.path" in _error({"images": {"source": "folder"}})
+
+
+def test_fractions_must_leave_training_images():
+    message = _error({"images": {"val_fraction": 0.5, "test_fraction": 0.5}})
+    assert "images.val_fraction + images.test_fraction" in message
+
+
+def test_network_names_equal_torchvisions_list():
+    import torchvision.models
+
+    assert (
+        tuple(torchvision.models.list_models(module=torchvision.models)) == CLASSIFICATION_NETWORKS
+    )
+
+
+def test_load_config_names_the_file_on_bad_yaml(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("pool: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"broken\.yaml is not valid YAML"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_cli_check_config_reports_errors_and_exit_status(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"pool": {"shard_size": 0}}))
+    assert cli.main(["check-config", str(bad)]) == 2
+    assert "pool.shard_size: must be >= 1, got 0" in capsys.readouterr().err
+    good = tmp_path / "good.yaml"
+    good.write_text("seed: 3\n")
+    assert cli.main(["check-config", str(good), "--show"]) == 0
+    assert "seed: 3" in capsys.readouterr().out
+
+
+def test_cli_rankings_prints_the_studys_first_context(capsys):
+    assert cli.main(["rankings", "--count", "2"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("c000  color > zoom_in > rotate > translate > darken > blur")

@@ -1,0 +1,119 @@
+"""The Snakemake workflow end to end on a tiny config, config errors at start-up, and the linter."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from dpsim.data.pool import load_pool
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from lint_workflow import unexpected_lints
+
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(repo: Path, workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(workdir)]
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=600)
+
+
+def _config(tmp_path: Path, repo: Path, **changes) -> Path:
+    config = yaml.safe_load((repo / "tests" / "configs" / "tiny.yaml").read_text())
+    config.update(changes)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    repo = Path(__file__).resolve().parents[1]
+    workdir = tmp_path_factory.mktemp("tiny")
+    config = _config(workdir, repo)
+    run = snakemake(repo, workdir, "--configfile", str(config), "--cores", "2")
+    assert run.returncode == 0, run.stderr[-4000:]
+    return workdir
+
+
+@pytest.mark.slow
+def test_tiny_workflow_builds_rankings_pool_and_figure(tiny_run):
+    rankings = pd.read_parquet(tiny_run / "results/contexts/rankings.parquet")
+    assert rankings["context"].tolist() == ["c000", "c001", "c002"]
+    assert rankings["order"].iloc[0].tolist()[:2] == ["color", "zoom_in"]
+    for split, draws in {"train": 2, "val": 1, "test": 1}.items():
+        for draw in range(draws):
+            pool = load_pool(tiny_run / f"results/pool/{split}/draw{draw}", verify=True)
+            assert len(pool) == {"train": 40, "val": 20, "test": 20}[split]
+    assert (tiny_run / "results/figures/distortion_examples.png").stat().st_size > 10_000
+    assert (tiny_run / "results/figures/distortion_examples.svg").exists()
+    for log in ("data/prepare_images", "contexts/rankings", "pool/train_draw1"):
+        assert "job started" in (tiny_run / f"logs/{log}.log").read_text()
+
+
+@pytest.mark.slow
+def test_pool_does_not_depend_on_the_contexts(tiny_run, tmp_path, repo):
+    other = {
+        "source": "list",
+        "rankings": [["blur", "darken", "color", "zoom_in", "rotate", "translate"]],
+    }
+    config = _config(tmp_path, repo, contexts=other)
+    run = snakemake(repo, tmp_path, "--configfile", str(config), "--cores", "2")
+    assert run.returncode == 0, run.stderr[-4000:]
+    rankings = pd.read_parquet(tmp_path / "results/contexts/rankings.parquet")
+    assert rankings["order_text"].tolist() == [
+        "blur > darken > color > zoom_in > rotate > translate"
+    ]
+    for draw_dir in ("train/draw0", "train/draw1", "val/draw0", "test/draw0"):
+        first = json.loads((tiny_run / "results/pool" / draw_dir / "manifest.json").read_text())
+        second = json.loads((tmp_path / "results/pool" / draw_dir / "manifest.json").read_text())
+        assert first["shards"] == second["shards"]  # identical sha256 of every shard
+
+
+def test_bad_config_stops_before_any_job(tmp_path, repo):
+    config = _config(tmp_path, repo, pool={"triplet": 5}, grid={"networks": ["alexnett"]})
+    run = snakemake(repo, tmp_path, "--configfile", str(config), "--cores", "1")
+    assert run.returncode != 0
+    assert "pool.triplet: unknown key" in run.stderr and "did you mean 'triplets'" in run.stderr
+    assert "grid.networks[0]: 'alexnett'" in run.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+def test_lint_checker_accepts_only_the_conda_advice():
+    text = (
+        "Lints for rule a (line 4, rules/x.smk):\n"
+        "    * Specify a conda environment or container for each rule.:\n"
+        "      This way, the used software ...\n"
+        "Lints for rule b (line 9, rules/x.smk):\n"
+        "    * No log directive defined:\n"
+    )
+    assert unexpected_lints(text) == ["rule b (line 9, rules/x.smk): No log directive defined"]
+
+
+def test_lint_checker_catches_a_real_lint(tmp_path):
+    (tmp_path / "Snakefile").write_text(
+        'rule a:\n    output: "a.txt"\n    shell: "touch {output}"\n'
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint", "-s", str(tmp_path / "Snakefile")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert any("log" in lint.lower() for lint in unexpected_lints(run.stdout + run.stderr))
+
+
+def test_repository_workflow_passes_the_lint_checker(repo):
+    run = subprocess.run(
+        [sys.executable, str(repo / "scripts" / "lint_workflow.py")],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
