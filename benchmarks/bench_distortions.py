@@ -7,11 +7,10 @@ would do with torchvision: build the six transforms once and call one per image.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 import torchvision.transforms as T
+from timing import rate
 
 from dpsim import distortions
 
@@ -43,15 +42,6 @@ def batched(refs: torch.Tensor, d0: np.ndarray, d1: np.ndarray, batch: int, devi
         torch.cuda.synchronize()
 
 
-def _rate(function, count: int, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return count / float(np.median(times))
-
-
 def run(triplets: int = 1024, batch: int = 512, repeats: int = 3, device: str = "cpu") -> dict:
     """Measure both ways on the same references; returns rates and their ratio."""
     generator = np.random.default_rng(1)
@@ -59,8 +49,8 @@ def run(triplets: int = 1024, batch: int = 512, repeats: int = 3, device: str = 
     d0, d1 = distortions.draw_distinct_pairs(generator, triplets)
     batched(refs[:batch], d0, d1, batch, device)  # warm-up
     torchvision_one_by_one(refs[:32], d0, d1)
-    ours = _rate(lambda: batched(refs, d0, d1, batch, device), triplets, repeats)
-    baseline = _rate(lambda: torchvision_one_by_one(refs, d0, d1), triplets, repeats)
+    ours = rate(lambda: batched(refs, d0, d1, batch, device), triplets, repeats)
+    baseline = rate(lambda: torchvision_one_by_one(refs, d0, d1), triplets, repeats)
     return {
         "what": "triplets/s: batched dpsim.distortions vs torchvision transforms image by image",
         "triplets": triplets,

@@ -25,9 +25,15 @@ def pool_dirs():
     ]
 
 
+def bapps_fixture_input():
+    """The generated fixture when BAPPS comes from it; nothing for a local copy."""
+    return ["results/bapps/fixture"] if config["bapps"]["source"] == "fixture" else []
+
+
 def all_targets():
     return [
         "results/contexts/rankings.parquet",
         *pool_dirs(),
         "results/figures/distortion_examples.png",
+        "results/bapps/cache",
     ]

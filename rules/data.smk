@@ -16,3 +16,74 @@ rule prepare_images:
         runtime=60,
     script:
         "../workflow_scripts/prepare_images.py"
+
+
+# BAPPS: the human-judgment benchmark (or its offline fixture) -> manifest -> packed caches.
+if config["bapps"]["source"] == "download":
+
+    localrules:
+        bapps_download,
+
+    rule bapps_download:
+        output:
+            manifest="results/bapps/manifest.json",
+        params:
+            bapps=config["bapps"],
+        log:
+            "logs/data/bapps_download.log",
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=600,
+        script:
+            "../workflow_scripts/write_bapps_manifest.py"
+
+else:
+
+    rule bapps_fixture:
+        output:
+            directory("results/bapps/fixture"),
+        params:
+            bapps=config["bapps"],
+            seed=config["seed"],
+        log:
+            "logs/data/bapps_fixture.log",
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=30,
+        script:
+            "../workflow_scripts/make_bapps_fixture.py"
+
+    rule bapps_manifest:
+        input:
+            fixture=bapps_fixture_input(),
+        output:
+            manifest="results/bapps/manifest.json",
+        params:
+            bapps=config["bapps"],
+        log:
+            "logs/data/bapps_manifest.log",
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=30,
+        script:
+            "../workflow_scripts/write_bapps_manifest.py"
+
+
+rule bapps_cache:
+    input:
+        manifest="results/bapps/manifest.json",
+    output:
+        directory("results/bapps/cache"),
+    params:
+        bapps=config["bapps"],
+    log:
+        "logs/data/bapps_cache.log",
+    threads: config["bapps"]["workers"]
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    script:
+        "../workflow_scripts/pack_bapps.py"

@@ -10,8 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from local_http import LocalHTTPServer
 
+from dpsim.data.bapps import BappsDataset
+from dpsim.data.fixture import FixtureSpec, write_archives, write_fixture
 from dpsim.data.pool import load_pool
+from dpsim.data.sources import embedded_images
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from lint_workflow import unexpected_lints
@@ -53,7 +57,11 @@ def test_tiny_workflow_builds_rankings_pool_and_figure(tiny_run):
             assert len(pool) == {"train": 40, "val": 20, "test": 20}[split]
     assert (tiny_run / "results/figures/distortion_examples.png").stat().st_size > 10_000
     assert (tiny_run / "results/figures/distortion_examples.svg").exists()
-    for log in ("data/prepare_images", "contexts/rankings", "pool/train_draw1"):
+    manifest = json.loads((tiny_run / "results/bapps/manifest.json").read_text())
+    assert manifest["source"] == "fixture" and manifest["synthetic_judgments"] is True
+    cached = BappsDataset(tiny_run / "results/bapps/cache", "jnd", "val", "traditional")
+    assert len(cached) == 10
+    for log in ("data/prepare_images", "contexts/rankings", "pool/train_draw1", "data/bapps_cache"):
         assert "job started" in (tiny_run / f"logs/{log}.log").read_text()
 
 
@@ -64,16 +72,37 @@ def test_pool_does_not_depend_on_the_contexts(tiny_run, tmp_path, repo):
         "rankings": [["blur", "darken", "color", "zoom_in", "rotate", "translate"]],
     }
     config = _config(tmp_path, repo, contexts=other)
-    run = snakemake(repo, tmp_path, "--configfile", str(config), "--cores", "2")
+    draws = ("train/draw0", "train/draw1", "val/draw0", "test/draw0")
+    targets = ["results/contexts/rankings.parquet", *(f"results/pool/{d}" for d in draws)]
+    run = snakemake(repo, tmp_path, "--configfile", str(config), "--cores", "2", *targets)
     assert run.returncode == 0, run.stderr[-4000:]
     rankings = pd.read_parquet(tmp_path / "results/contexts/rankings.parquet")
     assert rankings["order_text"].tolist() == [
         "blur > darken > color > zoom_in > rotate > translate"
     ]
-    for draw_dir in ("train/draw0", "train/draw1", "val/draw0", "test/draw0"):
+    for draw_dir in draws:
         first = json.loads((tiny_run / "results/pool" / draw_dir / "manifest.json").read_text())
         second = json.loads((tmp_path / "results/pool" / draw_dir / "manifest.json").read_text())
         assert first["shards"] == second["shards"]  # identical sha256 of every shard
+
+
+@pytest.mark.slow
+def test_bapps_download_rule_against_a_local_server(tmp_path, repo):
+    tree = tmp_path / "tree"
+    tiles = embedded_images(["astronaut"], 64, [1.0], 8.0).images
+    write_fixture(tree, tiles, FixtureSpec(train_items=3, val_items=4, jnd_items=3))
+    archives = write_archives(tree, tmp_path / "archives")
+    files = {f"/dataset/{name}.tar.gz": path.read_bytes() for name, path in archives.items()}
+    with LocalHTTPServer(files) as server:
+        bapps = {"source": "download", "root": str(tmp_path / "bapps"), "check_counts": False}
+        config = _config(tmp_path, repo, bapps={**bapps, "base_url": server.url("/dataset")})
+        run = snakemake(
+            repo, tmp_path, "--configfile", str(config), "--cores", "1", "results/bapps/cache"
+        )
+    assert run.returncode == 0, run.stderr[-4000:]
+    manifest = json.loads((tmp_path / "results/bapps/manifest.json").read_text())
+    assert manifest["source"] == "download" and set(manifest["archives"]) == set(archives)
+    assert len(BappsDataset(tmp_path / "results/bapps/cache", "2afc", "val", "superres")) == 4
 
 
 def test_bad_config_stops_before_any_job(tmp_path, repo):

@@ -140,7 +140,7 @@ def _semantic_problems(config: dict) -> Iterator[str]:
     Each check runs on its own; one that trips over a malformed value (already reported by the
     schema) is skipped, so every independent problem is still reported in the same error.
     """
-    for check in (_ranking_problems, _network_problems, _image_problems):
+    for check in (_ranking_problems, _network_problems, _image_problems, _bapps_problems):
         try:
             yield from list(check(config))
         except (KeyError, TypeError, AttributeError):
@@ -175,6 +175,12 @@ def _image_problems(config: dict) -> Iterator[str]:
             "images.val_fraction + images.test_fraction: must leave images for training, got "
             f"{images['val_fraction']} + {images['test_fraction']}"
         )
+
+
+def _bapps_problems(config: dict) -> Iterator[str]:
+    bapps = config["bapps"]
+    if bapps["source"] == "local" and not bapps["path"]:
+        yield "bapps.path: bapps.source is 'local' but no path is given (the folder holding 2afc/)"
 
 
 def describe_network(name: str) -> str:

@@ -6,12 +6,13 @@ about Snakemake, so each step can be run and tested from plain Python.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 from dpsim import contexts, figures, io
-from dpsim.data import pool, sources
+from dpsim.data import bapps, bapps_fetch, fixture, pool, sources
 from dpsim.runtime import resolve_device
 
 log = logging.getLogger(__name__)
@@ -77,3 +78,48 @@ def plot_distortion_examples(
     images = sources.read_split_images(images_path)
     figure = figures.distortion_examples(images, per_distortion, seed)
     figures.save_figure(figure, png_path, svg_path)
+
+
+def make_bapps_fixture(section: dict, seed: int, out_dir: str | Path) -> None:
+    """The offline BAPPS-format fixture (synthetic judgments) from the embedded photographs."""
+    tiles = sources.embedded_images(
+        list(sources.EMBEDDED_PHOTOS), size=64, scales=[1.0, 0.5], min_std=8.0
+    ).images
+    options = section["fixture"]
+    spec = fixture.FixtureSpec(
+        train_items=options["train_items"],
+        val_items=options["val_items"],
+        jnd_items=options["jnd_items"],
+        seed=seed,
+    )
+    with io.atomic_dir(out_dir) as temp:
+        description = fixture.write_fixture(temp, tiles, spec)
+        io.write_json(description, temp / "fixture.json")
+
+
+def write_bapps_manifest(section: dict, fixture_dir: str | None, out_path: str | Path) -> None:
+    """Check the BAPPS tree of the configured source and write the manifest later stages read.
+
+    ``fixture``: the generated tree; ``local``: the user's tree (published counts checked);
+    ``download``: fetch, extract and check first.
+    """
+    source = section["source"]
+    if source == "download":
+        data = bapps_fetch.fetch_bapps(section)
+    elif source == "local":
+        data = bapps_fetch.verified_manifest(Path(section["path"]), section, source="local")
+    else:
+        spec = json.loads((Path(fixture_dir) / "fixture.json").read_text())
+        data = bapps.manifest(
+            fixture_dir, bapps.scan(fixture_dir), source="fixture", synthetic_judgments=True,
+            fixture=spec,
+        )  # fmt: skip
+    for entry in data["subsets"]:
+        log.info("BAPPS %(kind)s/%(split)s/%(subset)s: %(items)d items", entry)
+    io.write_json(data, out_path)
+
+
+def pack_bapps(section: dict, manifest_path: str | Path, cache_dir: str | Path) -> None:
+    """Pack every BAPPS subset into memory-mapped uint8 caches at the evaluation size."""
+    with io.atomic_dir(cache_dir) as temp:
+        bapps.pack_all(manifest_path, temp, section["image_size"], section["workers"])

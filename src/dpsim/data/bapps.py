@@ -1,0 +1,315 @@
+"""BAPPS: layout checks, the manifest, packed uint8 caches, and the 2AFC / JND datasets.
+
+The layout (PROTOCOL §8), under a root that holds ``2afc/`` and ``jnd/``::
+
+    2afc/{train,val}/{subset}/{ref,p0,p1}/NAME.png   and  judge/NAME.npy (one float)
+    jnd/val/{subset}/{p0,p1}/NAME.png                 and  same/NAME.npy  (one float)
+
+Files of one item are paired by their stem (never by sorted position), and every part of a subset
+must hold the same stems. Decoding thousands of PNGs for every evaluation is slow, so each subset
+is packed once into a memory-mapped uint8 array at the evaluation size (64x64, the maintainers'
+protocol; larger files are resized with PIL's bicubic filter and the resize is recorded). The same
+code reads the real benchmark and the offline fixture (:mod:`dpsim.data.fixture`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
+
+from dpsim import io
+
+log = logging.getLogger(__name__)
+
+#: Image parts and the label part of an item, per kind of subset.
+PARTS: dict[str, tuple[tuple[str, ...], str]] = {
+    "2afc": (("ref", "p0", "p1"), "judge"),
+    "jnd": (("p0", "p1"), "same"),
+}
+
+#: Exact item counts of the real 2AFC val subsets (PROTOCOL §8), checked after a download.
+TWO_AFC_VAL_COUNTS = {
+    "traditional": 4720,
+    "cnn": 4720,
+    "superres": 10856,
+    "deblur": 9440,
+    "color": 4720,
+    "frameinterp": 1888,
+}
+RESIZE_FILTER = "PIL bicubic"
+CACHE_FORMAT = 1
+
+
+class BappsError(ValueError):
+    """The BAPPS tree or one of its files is not as the benchmark defines it."""
+
+
+@dataclass(frozen=True)
+class Subset:
+    """One subset of BAPPS: its kind (``2afc`` or ``jnd``), split, name and item stems."""
+
+    kind: str
+    split: str
+    name: str
+    stems: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        """File-name-safe id, e.g. ``2afc-val-traditional``."""
+        return f"{self.kind}-{self.split}-{self.name}"
+
+    def folder(self, root: Path) -> Path:
+        return Path(root) / self.kind / self.split / self.name
+
+
+# ---------------------------------------------------------------- layout
+
+
+def item_stems(folder: Path, kind: str) -> tuple[str, ...]:
+    """Stems present in every part of a subset folder; raises naming any unpaired file."""
+    image_parts, label_part = PARTS[kind]
+    found: dict[str, set[str]] = {}
+    for part in (*image_parts, label_part):
+        part_dir = folder / part
+        if not part_dir.is_dir():
+            raise BappsError(
+                f"{part_dir} is missing: a {kind} subset needs {image_parts} + {label_part}"
+            )
+        suffix = ".npy" if part == label_part else ".png"
+        found[part] = {p.stem for p in part_dir.iterdir() if p.suffix == suffix}
+    everything = set().union(*found.values())
+    for part, stems in found.items():
+        missing = sorted(everything - stems)
+        if missing:
+            raise BappsError(
+                f"{folder / part} lacks {len(missing)} item(s) that other parts have, e.g. "
+                f"{', '.join(missing[:3])}: the subset is incomplete; extract it again"
+            )
+    if not everything:
+        raise BappsError(f"{folder} holds no items")
+    return tuple(sorted(everything))
+
+
+def scan(root: str | Path) -> list[Subset]:
+    """Every subset under ``root`` (which holds ``2afc/`` and/or ``jnd/``), with its items."""
+    root = Path(root)
+    if not root.is_dir():
+        raise BappsError(f"BAPPS root {root} is not a folder")
+    subsets = []
+    for kind in PARTS:
+        for split_dir in sorted(p for p in (root / kind).glob("*") if p.is_dir()):
+            for folder in sorted(p for p in split_dir.iterdir() if p.is_dir()):
+                stems = item_stems(folder, kind)
+                subsets.append(Subset(kind, split_dir.name, folder.name, stems))
+    if not subsets:
+        raise BappsError(
+            f"no BAPPS subsets under {root}: expected {root}/2afc/val/<subset>/ref/..."
+        )
+    return subsets
+
+
+def check_real_counts(subsets: Sequence[Subset]) -> None:
+    """Raise unless the 2AFC val subsets have the exact counts of the published benchmark."""
+    counts = {s.name: len(s.stems) for s in subsets if s.kind == "2afc" and s.split == "val"}
+    wrong = {
+        name: (counts.get(name), expected)
+        for name, expected in TWO_AFC_VAL_COUNTS.items()
+        if counts.get(name) != expected
+    }
+    if wrong:
+        details = ", ".join(
+            f"{n}: {got} found, {want} expected" for n, (got, want) in wrong.items()
+        )
+        raise BappsError(
+            f"2AFC val subsets differ from the published BAPPS ({details}); the download or "
+            "extraction is incomplete: delete it and run again (or set bapps.check_counts: false)"
+        )
+
+
+def manifest(root: str | Path, subsets: Sequence[Subset], **extra: object) -> dict:
+    """The manifest later stages read: root, per-subset item counts, and ``extra`` provenance."""
+    return {
+        "root": str(Path(root).resolve()),
+        "subsets": [
+            {"kind": s.kind, "split": s.split, "subset": s.name, "items": len(s.stems)}
+            for s in subsets
+        ],
+        **extra,
+    }
+
+
+def subsets_from_manifest(data: dict) -> list[Subset]:
+    """The subsets a manifest lists, re-scanned from disk (so stems are exact)."""
+    root = Path(data["root"])
+    listed = [(s["kind"], s["split"], s["subset"]) for s in data["subsets"]]
+    return [
+        Subset(kind, split, name, item_stems(root / kind / split / name, kind))
+        for kind, split, name in listed
+    ]
+
+
+# ---------------------------------------------------------------- reading files
+
+
+def read_image(path: Path, size: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """A PNG as uint8 ``(3, size, size)`` (bicubic resize if needed) and its size on disk."""
+    try:
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
+            image.load()
+    except (OSError, UnidentifiedImageError) as error:
+        raise BappsError(f"cannot read image {path}: {error}; the file is corrupt") from None
+    original = image.size
+    if original != (size, size):
+        image = image.resize((size, size), Image.Resampling.BICUBIC)
+    return np.asarray(image).transpose(2, 0, 1), original
+
+
+def read_label(path: Path) -> float:
+    """The single judgment in a ``judge/`` or ``same/`` file, checked to lie in [0, 1]."""
+    try:
+        values = np.load(path, allow_pickle=False).reshape(-1)
+    except (OSError, ValueError) as error:
+        raise BappsError(f"cannot read judgment file {path}: {error}") from None
+    if values.size != 1 or not np.isfinite(values[0]) or not 0.0 <= float(values[0]) <= 1.0:
+        raise BappsError(f"{path} must hold one value in [0, 1], got {values[:5].tolist()}")
+    return float(values[0])
+
+
+def read_item(root: Path, subset: Subset, stem: str, size: int):
+    """Images ``(K, 3, size, size)`` uint8, the label, and the original image sizes of one item."""
+    image_parts, label_part = PARTS[subset.kind]
+    folder = subset.folder(root)
+    images, sizes = zip(
+        *(read_image(folder / part / f"{stem}.png", size) for part in image_parts), strict=True
+    )
+    return np.stack(images), read_label(folder / label_part / f"{stem}.npy"), sizes
+
+
+# ---------------------------------------------------------------- packed caches
+
+
+def cache_paths(cache_dir: str | Path, subset_key: str) -> dict[str, Path]:
+    base = Path(cache_dir)
+    return {
+        "images": base / f"{subset_key}.images.npy",
+        "labels": base / f"{subset_key}.labels.npy",
+        "meta": base / f"{subset_key}.json",
+    }
+
+
+def pack_subset(
+    root: str | Path, subset: Subset, size: int, cache_dir: str | Path, workers: int = 2
+):
+    """Decode every item of ``subset`` once into ``images.npy`` / ``labels.npy``; return meta."""
+    root = Path(root)
+    count, parts = len(subset.stems), len(PARTS[subset.kind][0])
+    images = np.empty((count, parts, 3, size, size), dtype=np.uint8)
+    labels = np.empty(count, dtype=np.float32)
+    original_sizes: set[tuple[int, int]] = set()
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        items = pool.map(lambda stem: read_item(root, subset, stem, size), subset.stems)
+        for index, (item, label, sizes) in enumerate(
+            tqdm(items, total=count, desc=f"pack {subset.key}", unit="item")
+        ):
+            images[index], labels[index] = item, label
+            original_sizes.update(sizes)
+    paths = cache_paths(cache_dir, subset.key)
+    io.write_npy(images, paths["images"])
+    io.write_npy(labels, paths["labels"])
+    meta = {
+        "format": CACHE_FORMAT,
+        **{k: v for k, v in asdict(subset).items() if k != "stems"},
+        "items": count,
+        "size": size,
+        "sizes_on_disk": sorted(original_sizes),
+        "resize": RESIZE_FILTER if original_sizes != {(size, size)} else "none",
+        "stems": list(subset.stems),
+    }
+    io.write_json(meta, paths["meta"])
+    return meta
+
+
+def pack_all(manifest_path: str | Path, cache_dir: str | Path, size: int, workers: int = 2) -> dict:
+    """Pack every subset a manifest lists; writes ``index.json`` listing the packed subsets."""
+    data = json.loads(Path(manifest_path).read_text())
+    packed = [
+        pack_subset(data["root"], subset, size, cache_dir, workers)
+        for subset in subsets_from_manifest(data)
+    ]
+    index = {
+        "manifest": data,
+        "size": size,
+        "subsets": [
+            {k: m[k] for k in ("kind", "split", "name", "items", "resize")} for m in packed
+        ],
+    }
+    io.write_json(index, Path(cache_dir) / "index.json")
+    return index
+
+
+# ---------------------------------------------------------------- datasets
+
+
+def to_signed(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float in [-1, 1], the input range of LPIPS-style metrics."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+class BappsDataset(torch.utils.data.Dataset):
+    """One packed subset: ``images`` (memory-mapped uint8) and ``labels`` (judge or same).
+
+    Items are tuples of float tensors in [-1, 1] followed by the label: ``(ref, p0, p1, judge)``
+    for 2AFC and ``(p0, p1, same)`` for JND. For batched evaluation, read ``images`` and
+    ``labels`` directly.
+    """
+
+    def __init__(self, cache_dir: str | Path, kind: str, split: str, subset: str) -> None:
+        key = f"{kind}-{split}-{subset}"
+        paths = cache_paths(cache_dir, key)
+        if not paths["meta"].is_file():
+            available = sorted(p.stem for p in Path(cache_dir).glob("*.json") if p.stem != "index")
+            raise FileNotFoundError(
+                f"no packed BAPPS subset {key} in {cache_dir}; available: {', '.join(available)}"
+            )
+        self.meta = json.loads(paths["meta"].read_text())
+        self.kind, self.split, self.subset = kind, split, subset
+        self.images = np.load(paths["images"], mmap_mode="r")
+        self.labels = np.load(paths["labels"])
+        if len(self.images) != len(self.labels) or len(self.labels) != self.meta["items"]:
+            raise BappsError(f"packed subset {key} in {cache_dir} is inconsistent; pack it again")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple:
+        images = to_signed(torch.from_numpy(np.array(self.images[index])))
+        return (*images.unbind(0), torch.tensor(self.labels[index]))
+
+
+class PngDataset(torch.utils.data.Dataset):
+    """The same items as :class:`BappsDataset`, decoded from the PNG files on every access."""
+
+    def __init__(self, root: str | Path, kind: str, split: str, subset: str, size: int = 64):
+        self.root, self.size = Path(root), size
+        folder = self.root / kind / split / subset
+        self.subset = Subset(kind, split, subset, item_stems(folder, kind))
+
+    def __len__(self) -> int:
+        return len(self.subset.stems)
+
+    def __getitem__(self, index: int) -> tuple:
+        images, label, _ = read_item(self.root, self.subset, self.subset.stems[index], self.size)
+        return (
+            *to_signed(torch.from_numpy(images)).unbind(0),
+            torch.tensor(label, dtype=torch.float32),
+        )

@@ -1,0 +1,194 @@
+"""BAPPS: the offline fixture, layout checks, packed caches, datasets, and the download path."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+from local_http import LocalHTTPServer, unused_port
+
+from dpsim import scoring
+from dpsim.config import validate_config
+from dpsim.data import bapps, bapps_fetch, download, fixture, sources
+
+
+@pytest.fixture(scope="module")
+def tiles() -> np.ndarray:
+    return sources.embedded_images(["astronaut", "coffee", "rocket"], 64, [1.0], 8.0).images
+
+
+SMALL = fixture.FixtureSpec(train_items=12, val_items=20, jnd_items=16, seed=5)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory, tiles):
+    root = tmp_path_factory.mktemp("bapps")
+    fixture.write_fixture(root, tiles, SMALL)
+    return root
+
+
+def _labels(root, kind, split, subset):
+    label = bapps.PARTS[kind][1]
+    files = sorted((root / kind / split / subset / label).glob("*.npy"))
+    return np.array([float(np.load(f)[0]) for f in files])
+
+
+def test_fixture_has_the_bapps_layout_and_counts(tree):
+    found = {(s.kind, s.split, s.name): len(s.stems) for s in bapps.scan(tree)}
+    assert found == {
+        ("2afc", "train", "traditional"): 12,
+        ("2afc", "train", "superres"): 12,
+        ("2afc", "val", "traditional"): 20,
+        ("2afc", "val", "superres"): 20,
+        ("jnd", "val", "traditional"): 16,
+        ("jnd", "val", "superres"): 16,
+    }
+
+
+def test_fixture_judgments_are_shares_of_the_bapps_rater_counts(tree):
+    for split, raters in (("train", 2), ("val", 5)):
+        judge = _labels(tree, "2afc", split, "traditional")
+        assert np.allclose(judge * raters, np.round(judge * raters), atol=1e-6)
+        assert judge.min() >= 0 and judge.max() <= 1
+    same = _labels(tree, "jnd", "val", "superres")
+    assert np.allclose(same * 3, np.round(same * 3), atol=1e-6)
+
+
+def test_fixture_is_reproducible_by_seed(tmp_path, tree, tiles):
+    fixture.write_fixture(tmp_path, tiles, SMALL)
+    for part in ("2afc/val/traditional/p1/000003.png", "2afc/val/superres/judge/000007.npy"):
+        assert (tmp_path / part).read_bytes() == (tree / part).read_bytes()
+
+
+def test_synthetic_judges_follow_the_simulated_observer(tiles, tmp_path):
+    """Scored by the observer's own distance, the judgments must agree far above chance."""
+    spec = fixture.FixtureSpec(train_items=1, val_items=120, jnd_items=1, seed=1)
+    fixture.write_fixture(tmp_path, tiles, spec)
+    data = bapps.PngDataset(tmp_path, "2afc", "val", "traditional")
+    d0, d1, judge = [], [], []
+    for ref, p0, p1, h in data:
+        as_uint8 = [
+            ((x + 1) * 127.5).round().byte().permute(1, 2, 0).numpy() for x in (ref, p0, p1)
+        ]
+        d0.append(fixture.observer_distance(as_uint8[1], as_uint8[0], spec.observer))
+        d1.append(fixture.observer_distance(as_uint8[2], as_uint8[0], spec.observer))
+        judge.append(float(h))
+    assert scoring.two_afc_score(d0, d1, judge) > 0.75
+    assert scoring.two_afc_score(d1, d0, judge) < 0.25
+
+
+def test_unpaired_files_are_named(tmp_path, tiles):
+    fixture.write_fixture(tmp_path, tiles, SMALL)
+    (tmp_path / "2afc/val/traditional/p1/000004.png").unlink()
+    with pytest.raises(bapps.BappsError, match=r"p1 lacks 1 item.*000004"):
+        bapps.scan(tmp_path)
+
+
+def test_corrupt_image_and_bad_judge_files_are_named(tmp_path, tiles):
+    fixture.write_fixture(tmp_path, tiles, SMALL)
+    broken = tmp_path / "2afc/val/traditional/ref/000002.png"
+    broken.write_bytes(b"not a png")
+    subset = bapps.Subset("2afc", "val", "traditional", ("000002",))
+    with pytest.raises(bapps.BappsError, match=r"cannot read image .*000002\.png"):
+        bapps.read_item(tmp_path, subset, "000002", 64)
+    judge = tmp_path / "2afc/val/superres/judge/000001.npy"
+    np.save(judge, np.array([1.5]))
+    with pytest.raises(bapps.BappsError, match=r"000001\.npy must hold one value in \[0, 1\]"):
+        bapps.read_label(judge)
+
+
+def test_real_counts_check_lists_what_differs(tree):
+    with pytest.raises(bapps.BappsError, match=r"traditional: 20 found, 4720 expected"):
+        bapps.check_real_counts(bapps.scan(tree))
+
+
+def _pack(tree, cache):
+    manifest = bapps.manifest(tree, bapps.scan(tree), source="fixture")
+    (cache.parent / "manifest.json").write_text(json.dumps(manifest))
+    return bapps.pack_all(cache.parent / "manifest.json", cache, size=64, workers=2)
+
+
+def test_packed_cache_gives_the_same_items_as_decoding_pngs(tree, tmp_path):
+    index = _pack(tree, tmp_path / "cache")
+    assert len(index["subsets"]) == 6
+    for kind, split, subset in (("2afc", "val", "superres"), ("jnd", "val", "traditional")):
+        cached = bapps.BappsDataset(tmp_path / "cache", kind, split, subset)
+        decoded = bapps.PngDataset(tree, kind, split, subset)
+        assert len(cached) == len(decoded)
+        for i in (0, len(cached) - 1):
+            for a, b in zip(cached[i], decoded[i], strict=True):
+                assert torch.equal(a, b)
+        ref = cached[0][0]
+        assert ref.shape == (3, 64, 64) and ref.min() >= -1 and ref.max() <= 1
+    assert len(bapps.BappsDataset(tmp_path / "cache", "2afc", "val", "superres")[0]) == 4
+    assert len(bapps.BappsDataset(tmp_path / "cache", "jnd", "val", "superres")[0]) == 3
+
+
+def test_larger_images_are_resized_and_the_resize_recorded(tiles, tmp_path):
+    spec = fixture.FixtureSpec(train_items=2, val_items=3, jnd_items=2, image_size=96, seed=0)
+    fixture.write_fixture(tmp_path / "tree", tiles, spec)
+    _pack(tmp_path / "tree", tmp_path / "cache")
+    data = bapps.BappsDataset(tmp_path / "cache", "2afc", "val", "traditional")
+    assert data.meta["resize"] == "PIL bicubic" and data.meta["sizes_on_disk"] == [[96, 96]]
+    assert data.images.shape == (3, 3, 3, 64, 64)
+
+
+def test_missing_cache_subset_lists_what_exists(tree, tmp_path):
+    _pack(tree, tmp_path / "cache")
+    with pytest.raises(FileNotFoundError, match=r"2afc-val-cnn.*available: 2afc-train-superres"):
+        bapps.BappsDataset(tmp_path / "cache", "2afc", "val", "cnn")
+
+
+# ---------------------------------------------------------------- download path
+
+
+def _section(base_url, root, **changes):
+    section = validate_config({"bapps": {"source": "download", "root": str(root)}})["bapps"]
+    return {**section, "base_url": base_url, "check_counts": False, "retries": 1, **changes}
+
+
+@pytest.fixture(scope="module")
+def archives(tree, tmp_path_factory):
+    out = tmp_path_factory.mktemp("archives")
+    return {name: path.read_bytes() for name, path in fixture.write_archives(tree, out).items()}
+
+
+def test_download_extract_and_verify_against_a_local_server(archives, tree, tmp_path):
+    files = {f"/dataset/{name}.tar.gz": data for name, data in archives.items()}
+    with LocalHTTPServer(files) as server:
+        section = _section(server.url("/dataset"), tmp_path / "bapps")
+        data = bapps_fetch.fetch_bapps(section)
+        first_requests = len(server.requests)
+        again = bapps_fetch.fetch_bapps(section)  # archives present, extraction marked: no traffic
+        assert len(server.requests) == first_requests
+    assert again["subsets"] == data["subsets"]
+    assert data["subsets"] == bapps.manifest(tree, bapps.scan(tree))["subsets"]
+    dataset = tmp_path / "bapps" / "dataset"
+    assert (dataset / "2afc" / "train" / "traditional" / "ref").is_dir()
+    assert (dataset / "jnd" / "val" / "superres" / "same").is_dir()
+    assert data["archives"]["jnd"]["sha256"] == download.sha256_file(
+        tmp_path / "bapps" / "archives" / "jnd.tar.gz"
+    )
+    assert data["synthetic_judgments"] is False
+
+
+def test_download_falls_back_to_a_mirror(archives, tmp_path):
+    files = {f"/mirror/{name}.tar.gz": data for name, data in archives.items()}
+    with LocalHTTPServer(files) as server:
+        section = _section(server.url("/gone"), tmp_path, mirrors=[server.url("/mirror")])
+        data = bapps_fetch.fetch_bapps(section)
+    assert data["archives"]["twoafc_val"]["url"].endswith("/mirror/twoafc_val.tar.gz")
+
+
+def test_offline_download_fails_fast_with_the_manual_steps(tmp_path):
+    section = _section(f"http://127.0.0.1:{unused_port()}/dataset", tmp_path)
+    start = time.monotonic()
+    with pytest.raises(download.DownloadError) as caught:
+        bapps_fetch.fetch_bapps(section)
+    assert time.monotonic() - start < 15
+    message = str(caught.value)
+    assert "twoafc_train.tar.gz" in message and "bapps.source: local" in message
+    assert str(tmp_path / "archives") in message
