@@ -147,8 +147,9 @@ def test_unreachable_host_fails_fast_with_the_hint(tmp_path):
     url = f"http://127.0.0.1:{unused_port()}/jnd.tar.gz"
     start = time.monotonic()
     with pytest.raises(DownloadError) as info:
-        download_file(url, tmp_path / "jnd.tar.gz", manual_hint="Download jnd by hand.",
-                      progress=False)  # fmt: skip
+        download_file(
+            url, tmp_path / "jnd.tar.gz", manual_hint="Download jnd by hand.", progress=False
+        )
     assert time.monotonic() - start < 5  # real backoff: one retry after 1 s
     message = str(info.value)
     assert url in message and "Download jnd by hand." in message

@@ -135,10 +135,10 @@ def test_unreachable_download_host_fails_within_seconds(tmp_path, monkeypatch):
     url = f"http://127.0.0.1:{_closed_port()}/train_32x32.mat"
     old = sources.TORCHVISION_SOURCES["svhn"]
     monkeypatch.setitem(
-        sources.TORCHVISION_SOURCES, "svhn", sources.TorchvisionSource(
-            old.class_name, old.splits, url, old.expected, old.size_note
-        ),
-    )  # fmt: skip
+        sources.TORCHVISION_SOURCES,
+        "svhn",
+        sources.TorchvisionSource(old.class_name, old.splits, url, old.expected, old.size_note),
+    )
     start = time.monotonic()
     with pytest.raises(sources.DatasetMissingError, match=r"cannot reach 127\.0\.0\.1"):
         sources.torchvision_images("svhn", tmp_path, 64, download=True, limit=None, seed=0)

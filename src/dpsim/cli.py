@@ -1,7 +1,10 @@
-"""The ``dpsim`` command: check a config, list what dpsim knows, print the contexts of a config.
+"""The ``dpsim`` command: distances between images, configs, networks and contexts.
 
 Examples::
 
+    dpsim distance a.png b.png                       # LPIPS-style distance, ImageNet AlexNet
+    dpsim distance a.png b.png --weights random --layers
+    dpsim distance a.png b.png --metric results/metrics/alexnet/lin/c000/seed0.pt
     dpsim check-config config/config.yaml
     dpsim info
     dpsim rankings --count 100 --distinct
@@ -10,6 +13,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -28,12 +32,73 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _info(_: argparse.Namespace) -> int:
+def _info(args: argparse.Namespace) -> int:
+    from dpsim.backbones import LAYER_TAPS, available_offline, imagenet_weights_file
+
     print(f"dpsim {__version__}")
     print(f"distortions (identity ranking order): {', '.join(DISTORTIONS)}")
-    print(f"study networks: {', '.join(STUDY_NETWORKS)}")
+    print(f"ImageNet weights folder: {args.cache_dir}/hub/checkpoints/")
+    for network in STUDY_NETWORKS:
+        _, path = imagenet_weights_file(network, args.cache_dir)
+        state = "available offline" if available_offline(network, args.cache_dir) else "missing"
+        print(f"{network}: ImageNet weights {state} ({path.name})")
+        for name, taps in LAYER_TAPS.get(network, {}).items():
+            print(f"    taps {name:<6} {', '.join(taps)}")
     print(f"all torchvision classification networks ({len(CLASSIFICATION_NETWORKS)}):")
     print("  " + ", ".join(CLASSIFICATION_NETWORKS))
+    print("any of them works with explicit taps (module names), e.g. --taps features.2,features.5")
+    return 0
+
+
+def _read_image(path: str, size: int | None):
+    import numpy as np
+    import torch
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image {path} does not exist") from None
+    except (OSError, UnidentifiedImageError) as error:
+        raise ValueError(f"cannot read image {path}: {error}") from None
+    if size is not None:
+        image = image.resize((size, size), Image.Resampling.BICUBIC)
+    array = np.asarray(image).transpose(2, 0, 1).copy()
+    return torch.from_numpy(array).float().div(127.5).sub(1.0).unsqueeze(0)
+
+
+def _distance_metric(args: argparse.Namespace):
+    from dpsim import metric
+
+    if args.metric:
+        return metric.load_metric(args.metric, cache_dir=args.cache_dir)
+    taps = args.taps.split(",") if "," in args.taps or "." in args.taps else args.taps
+    variant = "lin" if args.lpips_weights else "baseline"
+    built = metric.build_metric(
+        args.net, variant, taps=taps, weights=args.weights, cache_dir=args.cache_dir
+    )
+    if args.lpips_weights:
+        built.load_lpips_weights(args.lpips_weights)
+    return built
+
+
+def _distance(args: argparse.Namespace) -> int:
+    import torch
+
+    a, b = _read_image(args.image_a, args.size), _read_image(args.image_b, args.size)
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{args.image_a} is {tuple(a.shape[2:])} and {args.image_b} is {tuple(b.shape[2:])} "
+            "pixels: give --size N to resize both"
+        )
+    model = _distance_metric(args).eval()
+    with torch.inference_mode():
+        total, layers = model(a, b, return_layers=True, check_range=False)
+    print(f"{float(total[0]):.6f}")
+    if args.layers:
+        for tap, value in zip(model.backbone.taps, layers[0].tolist(), strict=True):
+            print(f"  {tap:<20} {value:.6f}")
     return 0
 
 
@@ -48,6 +113,9 @@ def _rankings(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_CACHE = os.environ.get("DPSIM_WEIGHTS_DIR", "resources/torch")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``dpsim`` command."""
     parser = argparse.ArgumentParser(prog="dpsim", description=__doc__.split("\n")[0])
@@ -59,8 +127,32 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--show", action="store_true", help="print the config with defaults filled")
     check.set_defaults(run=_check_config)
 
-    info = commands.add_parser("info", help="list distortions and networks")
+    info = commands.add_parser("info", help="list distortions, networks, taps, offline weights")
+    info.add_argument(
+        "--cache-dir", default=DEFAULT_CACHE, help=f"weights folder ({DEFAULT_CACHE})"
+    )
     info.set_defaults(run=_info)
+
+    distance = commands.add_parser("distance", help="the DPS distance between two images")
+    distance.add_argument("image_a", help="first image (any format PIL reads)")
+    distance.add_argument("image_b", help="second image, same size (or give --size)")
+    distance.add_argument("--net", default="alexnet", help="torchvision network (alexnet)")
+    distance.add_argument(
+        "--taps", default="lpips", help="tap set (lpips, study) or comma-separated module names"
+    )
+    distance.add_argument(
+        "--weights", default="imagenet", help="imagenet (default), random, or a state-dict file"
+    )
+    distance.add_argument(
+        "--lpips-weights", help="official LPIPS v0.1 linear weights (e.g. alex.pth); else w = 1"
+    )
+    distance.add_argument("--metric", help="a dpsim metric checkpoint (overrides the above)")
+    distance.add_argument("--size", type=int, help="resize both images to SIZE x SIZE first")
+    distance.add_argument("--layers", action="store_true", help="also print per-layer distances")
+    distance.add_argument(
+        "--cache-dir", default=DEFAULT_CACHE, help=f"weights folder ({DEFAULT_CACHE})"
+    )
+    distance.set_defaults(run=_distance)
 
     rankings = commands.add_parser("rankings", help="print rankings of the reference generator")
     rankings.add_argument("--count", type=int, default=10, help="number of contexts (10)")

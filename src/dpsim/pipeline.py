@@ -111,9 +111,12 @@ def write_bapps_manifest(section: dict, fixture_dir: str | None, out_path: str |
     else:
         spec = json.loads((Path(fixture_dir) / "fixture.json").read_text())
         data = bapps.manifest(
-            fixture_dir, bapps.scan(fixture_dir), source="fixture", synthetic_judgments=True,
+            fixture_dir,
+            bapps.scan(fixture_dir),
+            source="fixture",
+            synthetic_judgments=True,
             fixture=spec,
-        )  # fmt: skip
+        )
     for entry in data["subsets"]:
         log.info("BAPPS %(kind)s/%(split)s/%(subset)s: %(items)d items", entry)
     io.write_json(data, out_path)

@@ -112,8 +112,17 @@ def synthesize_shard(
         p0[lo:hi] = distortions.apply_uint8(chunk, d0[lo:hi], params0[lo:hi]).cpu().numpy()
         p1[lo:hi] = distortions.apply_uint8(chunk, d1[lo:hi], params1[lo:hi]).cpu().numpy()
     triplet = np.arange(start, stop, dtype=np.int64)
-    return dict(ref=ref, p0=p0, p1=p1, ref_index=ref_index.astype(np.int64), triplet=triplet,
-                d0=d0, d1=d1, params0=params0, params1=params1)  # fmt: skip
+    return dict(
+        ref=ref,
+        p0=p0,
+        p1=p1,
+        ref_index=ref_index.astype(np.int64),
+        triplet=triplet,
+        d0=d0,
+        d1=d1,
+        params0=params0,
+        params1=params1,
+    )
 
 
 def build_pool(

@@ -1,0 +1,342 @@
+"""The DPS metric in LPIPS form, its variants and readouts, and LPIPS v0.1 weight import.
+
+For images x, y and each tapped layer l with features f_l of shape (C, H, W) (PROTOCOL §5):
+
+1. the input is scaled: ``(x - shift) / scale`` per RGB channel (the LPIPS scaling layer, for
+   images in [-1, 1]);
+2. each spatial position is unit-normalised across channels: ``f / (||f||_2 + 1e-10)``;
+3. a readout turns the two normalised maps into one statistic per channel, ``s_lc``;
+4. ``d_l = sum_c w_lc * s_lc`` with learned weights ``w_lc >= 0``, and ``d = sum_l d_l``.
+
+Readouts (per channel c): ``spatial`` is the LPIPS form, ``mean_hw (x_chw - y_chw)^2`` (so
+``d_l`` equals LPIPS's 1x1 convolution followed by a spatial mean, by linearity); ``mean``
+compares channel means, ``(mean_hw x_c - mean_hw y_c)^2``; ``sort`` compares the channel's values
+sorted over space, ``mean_hw (sort x_c - sort y_c)^2``; ``spatial+mean`` and ``spatial+sort`` add
+two statistics under the same weights.
+
+Variants: ``baseline`` (w = 1, nothing learned: a cosine-distance readout), ``lin`` (backbone
+frozen, w learned), ``tune`` (w and backbone learned, from the given weights), ``scratch`` (w and
+a randomly initialised backbone learned). In training, dropout (p = 0.5) acts on the squared
+differences before the readout reduces them, as LPIPS's dropout before its 1x1 convolution.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from dpsim.backbones import Backbone, build_backbone
+from dpsim.registry import resolve
+
+log = logging.getLogger(__name__)
+
+VARIANTS: tuple[str, ...] = ("baseline", "lin", "tune", "scratch")
+READOUTS: tuple[str, ...] = ("spatial", "mean", "sort", "spatial+mean", "spatial+sort")
+INPUT_RANGES: tuple[str, ...] = ("-1,1", "0,1")
+EPS = 1e-10
+#: The LPIPS scaling layer for RGB inputs in [-1, 1].
+LPIPS_SHIFT = (-0.030, -0.088, -0.188)
+LPIPS_SCALE = (0.458, 0.448, 0.450)
+METRIC_FORMAT = 1
+
+
+class ScalingLayer(nn.Module):
+    """``(x - shift) / scale`` per channel, with the LPIPS constants."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("shift", torch.tensor(LPIPS_SHIFT).view(1, 3, 1, 1))
+        self.register_buffer("scale", torch.tensor(LPIPS_SCALE).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.shift) / self.scale
+
+
+def unit_normalise(features: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+    """Divide each spatial position's channel vector by its L2 norm (plus ``eps``)."""
+    norm = torch.sqrt(torch.sum(features * features, dim=1, keepdim=True))
+    return features / (norm + eps)
+
+
+def check_images(images: torch.Tensor, name: str, input_range: str = "-1,1") -> torch.Tensor:
+    """Validate a batch of images and return it in [-1, 1].
+
+    Args:
+        images: float tensor ``(N, 3, H, W)``.
+        name: how the caller calls it, for the error message.
+        input_range: ``"-1,1"`` (the default, LPIPS's convention) or ``"0,1"`` (converted here).
+
+    Raises:
+        TypeError: not a floating-point tensor.
+        ValueError: wrong shape, non-finite values, values outside the range, or an all
+            non-negative batch given as [-1, 1] (the classic mix-up of [0, 1] and [-1, 1]).
+    """
+    resolve(input_range, INPUT_RANGES, "input range")
+    if not isinstance(images, torch.Tensor) or not torch.is_floating_point(images):
+        kind = images.dtype if isinstance(images, torch.Tensor) else type(images).__name__
+        raise TypeError(f"{name} must be a floating-point torch tensor, got {kind}")
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"{name} must have shape (N, 3, H, W), got {tuple(images.shape)}")
+    if not torch.isfinite(images).all():
+        raise ValueError(f"{name} holds NaN or infinite values")
+    low, high = float(images.min()), float(images.max())
+    if input_range == "0,1":
+        if low < 0 or high > 1:
+            raise ValueError(f"{name} was declared in [0, 1] but spans [{low:.3g}, {high:.3g}]")
+        return images * 2 - 1
+    if low < -1 or high > 1:
+        raise ValueError(
+            f"{name} must lie in [-1, 1] (LPIPS convention), but spans [{low:.3g}, {high:.3g}]; "
+            "convert 0-255 images with x / 127.5 - 1"
+        )
+    if low >= 0:
+        raise ValueError(
+            f"{name} has no negative value (spans [{low:.3g}, {high:.3g}]): it looks like images "
+            "in [0, 1], but the metric expects [-1, 1]. Pass input_range='0,1' to convert, or "
+            "convert with 2 * x - 1; for genuine [-1, 1] images without dark pixels use "
+            "check_range=False"
+        )
+    return images
+
+
+def channel_statistics(x: torch.Tensor, y: torch.Tensor, readout: str, dropout: nn.Module):
+    """Per-channel statistics ``(N, C)`` of two unit-normalised feature maps ``(N, C, H, W)``."""
+    parts = readout.split("+")
+    stats = []
+    if "spatial" in parts:
+        stats.append(dropout((x - y) ** 2).mean(dim=(2, 3)))
+    if "mean" in parts:
+        stats.append(dropout((x.mean(dim=(2, 3)) - y.mean(dim=(2, 3))) ** 2))
+    if "sort" in parts:
+        sorted_x, _ = x.flatten(2).sort(dim=2)
+        sorted_y, _ = y.flatten(2).sort(dim=2)
+        stats.append(dropout((sorted_x - sorted_y) ** 2).mean(dim=2))
+    return stats[0] if len(stats) == 1 else sum(stats)
+
+
+class DPSMetric(nn.Module):
+    """A deep perceptual similarity metric: backbone taps, unit normalisation, weighted readout.
+
+    Args:
+        backbone: the tapped network (:func:`dpsim.backbones.build_backbone`).
+        variant: ``baseline``, ``lin``, ``tune`` or ``scratch`` (see the module docstring).
+        readout: one of :data:`READOUTS`.
+        dropout: dropout probability on the squared differences in training (LPIPS: 0.5).
+    """
+
+    def __init__(
+        self, backbone: Backbone, variant: str = "lin", readout: str = "spatial", dropout=0.5
+    ) -> None:
+        super().__init__()
+        self.variant = resolve(variant, VARIANTS, "metric variant")
+        self.readout = resolve(readout, READOUTS, "readout")
+        self.scaling = ScalingLayer()
+        self.backbone = backbone
+        self.dropout = nn.Dropout(p=dropout)
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.ones(c), requires_grad=variant != "baseline")
+            for c in backbone.channels
+        )
+        self.backbone.requires_grad_(variant in ("tune", "scratch"))
+        # Channels-last convolutions are markedly faster with oneDNN (CPU) and cuDNN (GPU).
+        self.backbone.to(memory_format=torch.channels_last)
+
+    @property
+    def trains_backbone(self) -> bool:
+        """Whether the backbone's parameters are learned (``tune``, ``scratch``)."""
+        return self.variant in ("tune", "scratch")
+
+    def train(self, mode: bool = True) -> DPSMetric:
+        """Training mode; a frozen backbone always stays in eval mode (batch-norm statistics)."""
+        super().train(mode)
+        if not self.trains_backbone:
+            self.backbone.eval()
+        return self
+
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Unit-normalised tapped features of images in [-1, 1] (no input checks)."""
+        scaled = self.scaling(images).contiguous(memory_format=torch.channels_last)
+        return [unit_normalise(f) for f in self.backbone(scaled)]
+
+    def layer_distances(self, fx: Sequence[torch.Tensor], fy: Sequence[torch.Tensor]):
+        """Per-layer distances ``(N, L)`` from normalised features of the two sides."""
+        columns = [
+            channel_statistics(a, b, self.readout, self.dropout) @ w.to(a.dtype)
+            for a, b, w in zip(fx, fy, self.weights, strict=True)
+        ]
+        return torch.stack(columns, dim=1)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        return_layers: bool = False,
+        input_range: str = "-1,1",
+        check_range: bool = True,
+    ):
+        """Distances ``(N,)`` between image batches ``x`` and ``y`` ``(N, 3, H, W)``.
+
+        Args:
+            x, y: images in [-1, 1] (or [0, 1] with ``input_range="0,1"``).
+            return_layers: also return the per-layer distances ``(N, L)``.
+            input_range: ``"-1,1"`` or ``"0,1"``.
+            check_range: refuse an all non-negative batch as a likely [0, 1] mix-up.
+        """
+        x = self._checked(x, "x", input_range, check_range)
+        y = self._checked(y, "y", input_range, check_range)
+        if x.shape != y.shape:
+            raise ValueError(f"x and y differ in shape: {tuple(x.shape)} and {tuple(y.shape)}")
+        both = self.features(torch.cat([x, y]))
+        layers = self.layer_distances([f[: len(x)] for f in both], [f[len(x) :] for f in both])
+        total = layers.sum(dim=1)
+        return (total, layers) if return_layers else total
+
+    def triplet_distances(self, ref: torch.Tensor, p0: torch.Tensor, p1: torch.Tensor):
+        """Distances (d0, d1) of p0 and p1 to ``ref``, from one forward pass of all three.
+
+        Reuses the reference's features for both comparisons. Inputs in [-1, 1], unchecked
+        (the fast path for scoring; validate once upstream with :func:`check_images`).
+        """
+        n = len(ref)
+        feats = self.features(torch.cat([ref, p0, p1]))
+        refs = [f[:n] for f in feats]
+        d0 = self.layer_distances(refs, [f[n : 2 * n] for f in feats]).sum(dim=1)
+        d1 = self.layer_distances(refs, [f[2 * n :] for f in feats]).sum(dim=1)
+        return d0, d1
+
+    def _checked(self, images, name, input_range, check_range) -> torch.Tensor:
+        if not check_range and input_range == "-1,1":
+            if images.ndim != 4 or images.shape[1] != 3:
+                raise ValueError(f"{name} must have shape (N, 3, H, W), got {tuple(images.shape)}")
+            return images
+        return check_images(images, name, input_range)
+
+    @torch.no_grad()
+    def clamp_weights_(self) -> None:
+        """Project the channel weights onto w >= 0 (call after every optimiser step)."""
+        for w in self.weights:
+            w.clamp_(min=0.0)
+
+    def attach_clamp(self, optimizer: torch.optim.Optimizer):
+        """Make ``optimizer`` clamp the weights after each of its steps; returns the hook handle."""
+        return optimizer.register_step_post_hook(lambda *_: self.clamp_weights_())
+
+    # ------------------------------------------------------------ LPIPS weights and checkpoints
+
+    def load_lpips_weights(self, path: str | Path) -> None:
+        """Load an official LPIPS v0.1 linear-weight file (keys ``lin{k}.model.1.weight``).
+
+        Loading is strict: the file must have exactly one ``1 x C_l x 1 x 1`` weight per tap with
+        this backbone's channel counts, and nothing else.
+        """
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        expected = {f"lin{k}.model.1.weight": c for k, c in enumerate(self.backbone.channels)}
+        missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+        if missing or unexpected:
+            raise ValueError(
+                f"{path} does not match {self.backbone.network} with taps {self.backbone.taps}: "
+                f"missing keys {missing}, unexpected keys {unexpected}"
+            )
+        with torch.no_grad():
+            for k, channels in enumerate(self.backbone.channels):
+                tensor = state[f"lin{k}.model.1.weight"]
+                if tuple(tensor.shape) != (1, channels, 1, 1):
+                    raise ValueError(
+                        f"{path}: lin{k} has shape {tuple(tensor.shape)}, "
+                        f"expected (1, {channels}, 1, 1)"
+                    )
+                self.weights[k].copy_(tensor.flatten())
+
+    def describe(self) -> dict:
+        """Everything needed to rebuild this metric (stored in checkpoints and results)."""
+        return {
+            "format": METRIC_FORMAT,
+            "network": self.backbone.network,
+            "taps": list(self.backbone.taps),
+            "weights": {
+                "kind": self.backbone.weights.kind,
+                "source": self.backbone.weights.source,
+                "sha256": self.backbone.weights.sha256,
+            },
+            "variant": self.variant,
+            "readout": self.readout,
+            "dropout": self.dropout.p,
+        }
+
+
+def dps_distance(metric: DPSMetric, x: torch.Tensor, y: torch.Tensor, **kwargs) -> torch.Tensor:
+    """Distances of a metric in eval mode without gradients: a one-line scoring API."""
+    was_training = metric.training
+    metric.eval()
+    try:
+        with torch.inference_mode():
+            return metric(x, y, **kwargs)
+    finally:
+        metric.train(was_training)
+
+
+def build_metric(
+    network: str,
+    variant: str = "lin",
+    *,
+    taps: str | Sequence[str] = "lpips",
+    weights: str = "random",
+    readout: str = "spatial",
+    seed: int = 0,
+    cache_dir: str | Path = "resources/torch",
+) -> DPSMetric:
+    """A metric on a freshly built backbone. ``scratch`` always starts from random weights."""
+    variant = resolve(variant, VARIANTS, "metric variant")
+    if variant == "scratch" and weights != "random":
+        log.info("variant scratch: backbone starts from random weights, not %r", weights)
+        weights = "random"
+    backbone = build_backbone(network, taps, weights=weights, seed=seed, cache_dir=cache_dir)
+    return DPSMetric(backbone, variant=variant, readout=readout)
+
+
+def save_metric(metric: DPSMetric, path: str | Path) -> None:
+    """Write a checkpoint: the metric's description and its state (weights, tuned backbone)."""
+    from dpsim import io
+
+    state = {
+        k: v
+        for k, v in metric.state_dict().items()
+        if metric.trains_backbone or "backbone" not in k
+    }
+    with io.atomic_path(path) as temp:
+        torch.save({"metric": metric.describe(), "state": state}, temp)
+
+
+def load_metric(path: str | Path, cache_dir: str | Path = "resources/torch") -> DPSMetric:
+    """Rebuild a metric saved with :func:`save_metric` (strict: every key must match)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"metric checkpoint {path} does not exist")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if (
+        not isinstance(checkpoint, dict)
+        or checkpoint.get("metric", {}).get("format") != METRIC_FORMAT
+    ):
+        raise ValueError(f"{path} is not a dpsim metric checkpoint (format {METRIC_FORMAT})")
+    spec = checkpoint["metric"]
+    weights = spec["weights"]
+    source = (
+        "random"
+        if weights["kind"] == "random"
+        else ("imagenet" if weights["kind"] == "imagenet" else weights["source"])
+    )
+    seed = int(weights["source"].split("=")[1]) if weights["kind"] == "random" else 0
+    backbone = build_backbone(
+        spec["network"], spec["taps"], weights=source, seed=seed, cache_dir=cache_dir
+    )
+    metric = DPSMetric(backbone, spec["variant"], spec["readout"], spec["dropout"])
+    missing, unexpected = metric.load_state_dict(checkpoint["state"], strict=False)
+    missing = [k for k in missing if metric.trains_backbone or "backbone" not in k]
+    if missing or unexpected:
+        raise ValueError(f"{path}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
+    return metric
