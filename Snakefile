@@ -14,6 +14,8 @@ report: "reports/workflow.rst"
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/contexts.smk"
+include: "rules/adapt.smk"
+include: "rules/evaluate.smk"
 
 
 rule all:

@@ -1,5 +1,6 @@
 # Config validation (before any job runs), wildcard constraints, target lists.
 import dpsim.config
+from dpsim.contexts import contexts_from_config
 from dpsim.data.sources import SPLITS
 
 config.update(
@@ -9,9 +10,20 @@ config.update(
 )
 
 
+CONTEXTS = [c.name for c in contexts_from_config(config["contexts"])]
+GRID = config["grid"]
+DIRECT_VARIANTS = "tune|scratch" if GRID["batch_contexts"] else "lin|tune|scratch"
+# Jobs ask the scheduler for a GPU only when the config asks for CUDA explicitly.
+GPU_JOBS = 1 if config["device"].startswith("cuda") else 0
+
+
 wildcard_constraints:
     split="|".join(SPLITS),
     draw=r"\d+",
+    seed=r"\d+",
+    network=r"[a-z0-9_]+",
+    context=r"c\d+",
+    untrained="baseline|cosine|l2|ssim",
 
 
 def pool_draws(split):
@@ -30,10 +42,54 @@ def bapps_fixture_input():
     return ["results/bapps/fixture"] if config["bapps"]["source"] == "fixture" else []
 
 
+# Pool draws whose frozen-backbone statistics are cached: every training draw and val.
+CACHED_DRAWS = [("train", d) for d in pool_draws("train")] + [("val", 0)]
+
+
+def train_caches(wildcards):
+    """Statistics of every training draw of the pool, for the batched lin training."""
+    return [
+        f"results/cache/{wildcards.network}/seed{wildcards.seed}/train_draw{d}.npz"
+        for d in pool_draws("train")
+    ]
+
+
+def train_pools(wildcards):
+    """Every training draw of the pool (one per epoch, in turn)."""
+    return [f"results/pool/train/draw{d}" for d in pool_draws("train")]
+
+
+def trained_eval_files():
+    return [
+        f"results/eval/{network}/{variant}/{context}/seed{seed}.parquet"
+        for network in GRID["networks"]
+        for variant in GRID["variants"]
+        if variant != "baseline"
+        for context in CONTEXTS
+        for seed in GRID["seeds"]
+    ]
+
+
+def untrained_eval_files():
+    chosen = set(config["evaluate"]["baselines"]) | (
+        {"baseline"} if "baseline" in GRID["variants"] else set()
+    )
+    per_network = [
+        f"results/eval/{network}/{variant}/all/seed{seed}.parquet"
+        for network in GRID["networks"]
+        for variant in sorted(chosen & {"baseline", "cosine"})
+        for seed in GRID["seeds"]
+    ]
+    pixel = [f"results/eval/pixel/{v}/all/seed0.parquet" for v in sorted(chosen & {"l2", "ssim"})]
+    return per_network + pixel
+
+
 def all_targets():
     return [
         "results/contexts/rankings.parquet",
         *pool_dirs(),
         "results/figures/distortion_examples.png",
         "results/bapps/cache",
+        *trained_eval_files(),
+        *untrained_eval_files(),
     ]

@@ -27,7 +27,7 @@ rule pool_draw:
         device=config["device"],
     log:
         "logs/pool/{split}_draw{draw}.log",
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,

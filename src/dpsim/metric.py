@@ -118,6 +118,18 @@ def channel_statistics(x: torch.Tensor, y: torch.Tensor, readout: str, dropout: 
     return stats[0] if len(stats) == 1 else sum(stats)
 
 
+def initial_weights(channels: int, variant: str, seed: int) -> torch.Tensor:
+    """Channel weights before training: 1 for ``baseline``; else uniform in [0, 1/sqrt(C)].
+
+    The learned variants start like LPIPS's 1x1 convolution (PyTorch's default initialisation,
+    uniform in +-1/sqrt(C)), restricted to the non-negative half that the clamp would keep.
+    """
+    if variant == "baseline":
+        return torch.ones(channels)
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(channels, generator=generator) / channels**0.5
+
+
 class DPSMetric(nn.Module):
     """A deep perceptual similarity metric: backbone taps, unit normalisation, weighted readout.
 
@@ -126,10 +138,16 @@ class DPSMetric(nn.Module):
         variant: ``baseline``, ``lin``, ``tune`` or ``scratch`` (see the module docstring).
         readout: one of :data:`READOUTS`.
         dropout: dropout probability on the squared differences in training (LPIPS: 0.5).
+        seed: seed of the initial channel weights of the learned variants.
     """
 
     def __init__(
-        self, backbone: Backbone, variant: str = "lin", readout: str = "spatial", dropout=0.5
+        self,
+        backbone: Backbone,
+        variant: str = "lin",
+        readout: str = "spatial",
+        dropout: float = 0.5,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.variant = resolve(variant, VARIANTS, "metric variant")
@@ -138,8 +156,8 @@ class DPSMetric(nn.Module):
         self.backbone = backbone
         self.dropout = nn.Dropout(p=dropout)
         self.weights = nn.ParameterList(
-            nn.Parameter(torch.ones(c), requires_grad=variant != "baseline")
-            for c in backbone.channels
+            nn.Parameter(initial_weights(c, variant, seed + k), requires_grad=variant != "baseline")
+            for k, c in enumerate(backbone.channels)
         )
         self.backbone.requires_grad_(variant in ("tune", "scratch"))
         # Channels-last convolutions are markedly faster with oneDNN (CPU) and cuDNN (GPU).
@@ -296,11 +314,12 @@ def build_metric(
         log.info("variant scratch: backbone starts from random weights, not %r", weights)
         weights = "random"
     backbone = build_backbone(network, taps, weights=weights, seed=seed, cache_dir=cache_dir)
-    return DPSMetric(backbone, variant=variant, readout=readout)
+    return DPSMetric(backbone, variant=variant, readout=readout, seed=seed)
 
 
-def save_metric(metric: DPSMetric, path: str | Path) -> None:
-    """Write a checkpoint: the metric's description and its state (weights, tuned backbone)."""
+def save_metric(metric: DPSMetric, path: str | Path, extra: dict | None = None) -> None:
+    """Write a checkpoint: the metric's description, its state (weights, a learned backbone),
+    and ``extra`` (e.g. the ranking head and the training context), written atomically."""
     from dpsim import io
 
     state = {
@@ -309,7 +328,12 @@ def save_metric(metric: DPSMetric, path: str | Path) -> None:
         if metric.trains_backbone or "backbone" not in k
     }
     with io.atomic_path(path) as temp:
-        torch.save({"metric": metric.describe(), "state": state}, temp)
+        torch.save({"metric": metric.describe(), "state": state, "extra": extra or {}}, temp)
+
+
+def checkpoint_extra(path: str | Path) -> dict:
+    """The ``extra`` dict stored with :func:`save_metric` (head, context, training summary)."""
+    return torch.load(path, map_location="cpu", weights_only=True).get("extra", {})
 
 
 def load_metric(path: str | Path, cache_dir: str | Path = "resources/torch") -> DPSMetric:

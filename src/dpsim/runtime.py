@@ -31,12 +31,14 @@ def resolve_device(requested: str = "auto") -> str:
     """The torch device: ``DPSIM_DEVICE`` if set, else ``requested`` (``auto``: CUDA if any)."""
     choice = os.environ.get("DPSIM_DEVICE", requested)
     if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if choice.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(
-            f"device {choice!r} was requested but CUDA is not available here; "
-            "set device: auto or cpu in the config (or DPSIM_DEVICE=cpu)"
-        )
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
+    if choice.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"device {choice!r} was requested but CUDA is not available here; "
+                "set device: auto or cpu in the config (or DPSIM_DEVICE=cpu)"
+            )
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its kernels
     return choice
 
 

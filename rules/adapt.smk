@@ -1,0 +1,93 @@
+# Adaptation: frozen-backbone statistics (computed once), then one training per grid cell.
+
+
+rule pool_statistics:
+    input:
+        pools=[f"results/pool/{split}/draw{draw}" for split, draw in CACHED_DRAWS],
+    output:
+        [
+            f"results/cache/{{network}}/seed{{seed}}/{split}_draw{draw}.npz"
+            for split, draw in CACHED_DRAWS
+        ],
+    params:
+        grid=config["grid"],
+        device=config["device"],
+    log:
+        "logs/cache/{network}_seed{seed}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=GPU_JOBS,
+    script:
+        "../workflow_scripts/cache_statistics.py"
+
+
+if config["grid"]["batch_contexts"]:
+
+    rule adapt_lin_all_contexts:
+        input:
+            train=train_caches,
+            val="results/cache/{network}/seed{seed}/val_draw0.npz",
+            rankings="results/contexts/rankings.parquet",
+        output:
+            best=expand(
+                "results/metrics/{{network}}/lin/{context}/seed{{seed}}/best.pt",
+                context=CONTEXTS,
+            ),
+            last=expand(
+                "results/metrics/{{network}}/lin/{context}/seed{{seed}}/last.pt",
+                context=CONTEXTS,
+            ),
+            log=expand(
+                "results/metrics/{{network}}/lin/{context}/seed{{seed}}/log.parquet",
+                context=CONTEXTS,
+            ),
+        params:
+            grid=config["grid"],
+            train=config["train"],
+            seed=config["seed"],
+            device=config["device"],
+            contexts=CONTEXTS,
+            state="results/train_state/{network}/lin/all/seed{seed}.pt",
+        log:
+            "logs/adapt/{network}_lin_all_seed{seed}.log",
+        benchmark:
+            "results/benchmarks/adapt/{network}_lin_all_seed{seed}.tsv"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=120,
+            gpu=GPU_JOBS,
+        script:
+            "../workflow_scripts/adapt_lin_contexts.py"
+
+
+rule adapt_direct:
+    input:
+        train=train_pools,
+        val="results/pool/val/draw0",
+        rankings="results/contexts/rankings.parquet",
+    output:
+        best="results/metrics/{network}/{variant}/{context}/seed{seed}/best.pt",
+        last="results/metrics/{network}/{variant}/{context}/seed{seed}/last.pt",
+        log="results/metrics/{network}/{variant}/{context}/seed{seed}/log.parquet",
+    wildcard_constraints:
+        variant=DIRECT_VARIANTS,
+    params:
+        grid=config["grid"],
+        train=config["train"],
+        seed=config["seed"],
+        device=config["device"],
+        state="results/train_state/{network}/{variant}/{context}/seed{seed}.pt",
+    log:
+        "logs/adapt/{network}_{variant}_{context}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/adapt/{network}_{variant}_{context}_seed{seed}.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=600,
+        gpu=GPU_JOBS,
+    script:
+        "../workflow_scripts/adapt_direct.py"

@@ -1,0 +1,56 @@
+# Evaluation: every metric on the context test triplets and on BAPPS, one row per item.
+# One job scores the metrics of all contexts of a (network, variant, seed): many small jobs
+# would spend most of their time starting Python and importing torch.
+
+
+rule evaluate_trained:
+    input:
+        metrics=expand(
+            "results/metrics/{{network}}/{{variant}}/{context}/seed{{seed}}/best.pt",
+            context=CONTEXTS,
+        ),
+        pool="results/pool/test/draw0",
+        rankings="results/contexts/rankings.parquet",
+        bapps="results/bapps/cache",
+    output:
+        expand(
+            "results/eval/{{network}}/{{variant}}/{context}/seed{{seed}}.parquet",
+            context=CONTEXTS,
+        ),
+    wildcard_constraints:
+        variant="lin|tune|scratch",
+    params:
+        contexts=CONTEXTS,
+        device=config["device"],
+        batch_size=config["evaluate"]["batch_size"],
+    log:
+        "logs/eval/{network}_{variant}_seed{seed}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=GPU_JOBS,
+    script:
+        "../workflow_scripts/evaluate_trained.py"
+
+
+rule evaluate_untrained:
+    input:
+        pool="results/pool/test/draw0",
+        rankings="results/contexts/rankings.parquet",
+        bapps="results/bapps/cache",
+    output:
+        "results/eval/{network}/{untrained}/all/seed{seed}.parquet",
+    params:
+        grid=config["grid"],
+        device=config["device"],
+        batch_size=config["evaluate"]["batch_size"],
+    log:
+        "logs/eval/{network}_{untrained}_all_seed{seed}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=GPU_JOBS,
+    script:
+        "../workflow_scripts/evaluate_untrained.py"

@@ -1,0 +1,163 @@
+"""Running a metric over the context test triplets and BAPPS: one row per scored item.
+
+Columns of ``results/eval/{network}/{variant}/{context}/seed{seed}.parquet``:
+
+=========  =======  ==============================================================================
+column     type     meaning
+=========  =======  ==============================================================================
+network    string   backbone (``pixel`` for L2 and SSIM)
+variant    string   ``lin``, ``tune``, ``scratch`` (trained) or ``baseline``, ``cosine``, ``l2``,
+                    ``ssim`` (not trained)
+context    string   the context the metric was adapted to (``all`` for untrained metrics)
+seed       int      training seed (for untrained metrics: the random-init seed)
+dataset    string   ``context`` (the pool's test triplets) or ``bapps``
+kind       string   ``2afc`` or ``jnd``
+subset     string   for ``context`` rows the context whose labels score the item; for BAPPS the
+                    subset (``traditional``, ...)
+item       int      index of the triplet / pair in its subset
+d0         float    distance of p0 to the reference (JND: distance between the two images)
+d1         float    distance of p1 to the reference (null for JND)
+judge      float    share of people finding p1 closer; 0/1 for contexts (null for JND)
+same       float    share of people finding the JND pair identical (null for 2AFC)
+score      float    the item's 2AFC score (null for JND: mAP is a subset-level score)
+=========  =======  ==============================================================================
+
+An untrained metric does not depend on the context, so it is evaluated once and its file holds
+the context test items once per context (``subset`` names the context), and BAPPS once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dpsim import inference, scoring
+from dpsim.contexts import Context, labels
+from dpsim.data.bapps import BappsDataset
+from dpsim.data.pool import Pool
+
+COLUMNS = (
+    "network",
+    "variant",
+    "context",
+    "seed",
+    "dataset",
+    "kind",
+    "subset",
+    "item",
+    "d0",
+    "d1",
+    "judge",
+    "same",
+    "score",
+)
+
+
+def _two_afc_rows(dataset: str, subset: str, d0, d1, judge) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "dataset": dataset,
+            "kind": "2afc",
+            "subset": subset,
+            "item": np.arange(len(d0)),
+            "d0": d0,
+            "d1": d1,
+            "judge": np.asarray(judge, dtype=np.float64),
+            "same": np.nan,
+            "score": scoring.two_afc_scores(d0, d1, judge),
+        }
+    )
+
+
+def context_rows(pool: Pool, contexts: Sequence[Context], d0, d1) -> pd.DataFrame:
+    """Rows of the context test triplets, scored under each context's labels."""
+    parts = [
+        _two_afc_rows("context", c.name, d0, d1, labels(c.ranking, pool.d0, pool.d1))
+        for c in contexts
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def bapps_rows(model, pair_function, cache_dir: Path, device: str, batch_size: int):
+    """Rows of every packed BAPPS subset of the evaluation split (val)."""
+    index = json.loads((Path(cache_dir) / "index.json").read_text())
+    parts = []
+    for entry in index["subsets"]:
+        if entry["split"] != "val":
+            continue
+        data = BappsDataset(cache_dir, entry["kind"], "val", entry["name"])
+        images = np.asarray(data.images)
+        if entry["kind"] == "2afc":
+            d0, d1 = inference.triplet_distances(
+                model, images, device=device, batch_size=batch_size
+            )
+            parts.append(_two_afc_rows("bapps", entry["name"], d0, d1, data.labels))
+        else:
+            d = inference.pair_distances(
+                pair_function, images[:, 0], images[:, 1], device=device, batch_size=batch_size
+            )
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "dataset": "bapps",
+                        "kind": "jnd",
+                        "subset": entry["name"],
+                        "item": np.arange(len(d)),
+                        "d0": d,
+                        "d1": np.nan,
+                        "judge": np.nan,
+                        "same": np.asarray(data.labels, dtype=np.float64),
+                        "score": np.nan,
+                    }
+                )
+            )
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def evaluate(
+    model,
+    pair_function: Callable,
+    *,
+    pool: Pool,
+    contexts: Sequence[Context],
+    bapps_cache: str | Path | None,
+    identity: dict,
+    device: str = "cpu",
+    batch_size: int = 256,
+) -> pd.DataFrame:
+    """Score ``model`` on the pool's test triplets (under ``contexts``) and on BAPPS.
+
+    Args:
+        model: a :class:`~dpsim.metric.DPSMetric` (its fused triplet path is used) or any
+            callable ``(x, y) -> distances``.
+        pair_function: ``(x, y) -> distances`` for JND pairs.
+        identity: the ``network``, ``variant``, ``context`` and ``seed`` columns.
+    """
+    triplets = np.stack([pool.ref, pool.p0, pool.p1], axis=1)
+    d0, d1 = inference.triplet_distances(model, triplets, device=device, batch_size=batch_size)
+    parts = [context_rows(pool, contexts, d0, d1)]
+    if bapps_cache is not None:
+        parts.append(bapps_rows(model, pair_function, Path(bapps_cache), device, batch_size))
+    table = pd.concat(parts, ignore_index=True)
+    for key in ("network", "variant", "context"):
+        table[key] = str(identity[key])
+    table["seed"] = int(identity["seed"])
+    return table[list(COLUMNS)]
+
+
+def summarise(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, kind, subset): mean 2AFC score, or JND mAP, and the item count."""
+    rows = []
+    for (dataset, kind, subset), group in table.groupby(["dataset", "kind", "subset"], sort=True):
+        if kind == "2afc":
+            value = float(group["score"].mean())
+        else:
+            value = scoring.jnd_average_precision(group["d0"], group["same"])
+        rows.append(
+            {"dataset": dataset, "kind": kind, "subset": subset, "score": value, "n": len(group)}
+        )
+    return pd.DataFrame(rows)
