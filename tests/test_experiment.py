@@ -95,11 +95,9 @@ def test_lin_adaptation_writes_checkpoints_logs_and_is_deterministic(workspace):
         assert extra["context"] == name and extra["best_epoch"] in (0, 1) and "head" in extra
 
 
-def test_trained_and_untrained_evaluation_rows(workspace):
-    outputs = _adapt(workspace, "e")
-    out = workspace / "eval.parquet"
+def _evaluate_trained(workspace, checkpoint, out):
     experiment.evaluate_trained(
-        checkpoint=outputs["c001"]["best"],
+        checkpoint=checkpoint,
         context="c001",
         seed=0,
         pool_test=str(workspace / "pool/test/draw0"),
@@ -108,23 +106,19 @@ def test_trained_and_untrained_evaluation_rows(workspace):
         out_path=str(out),
         device="cpu",
     )
-    table = pd.read_parquet(out)
+    return pd.read_parquet(out)
+
+
+def test_trained_and_untrained_evaluation_rows(workspace):
+    outputs = _adapt(workspace, "e")
+    table = _evaluate_trained(workspace, outputs["c001"]["best"], workspace / "eval.parquet")
     assert list(table.columns) == list(COLUMNS) and len(table) == 24
     assert set(table["subset"]) == {"c001"} and table["variant"].eq("lin").all()
     np.testing.assert_allclose(
         table["score"], scoring.two_afc_scores(table["d0"], table["d1"], table["judge"])
     )
-    experiment.evaluate_trained(
-        checkpoint=outputs["c001"]["best"],
-        context="c001",
-        seed=0,
-        pool_test=str(workspace / "pool/test/draw0"),
-        rankings_path=str(workspace / "rankings.parquet"),
-        bapps_cache=None,
-        out_path=str(workspace / "again.parquet"),
-        device="cpu",
-    )
-    pd.testing.assert_frame_equal(table, pd.read_parquet(workspace / "again.parquet"))
+    again = _evaluate_trained(workspace, outputs["c001"]["best"], workspace / "again.parquet")
+    pd.testing.assert_frame_equal(table, again)
     untrained = workspace / "l2.parquet"
     experiment.evaluate_untrained(
         grid=CONFIG["grid"],

@@ -194,6 +194,33 @@ def _pair_function(model):
     return model
 
 
+def _score_and_write(
+    model,
+    *,
+    scored: Sequence[Context],
+    identity: dict,
+    pool_test: str,
+    bapps_cache: str | None,
+    out_path: str,
+    device: str,
+    batch_size: int,
+) -> None:
+    """Evaluate ``model`` on the test pool (under ``scored`` contexts) and BAPPS; write rows."""
+    if isinstance(model, torch.nn.Module):
+        model = model.to(device).eval()
+    table = evaluate(
+        model,
+        _pair_function(model),
+        pool=load_pool(pool_test),
+        contexts=scored,
+        bapps_cache=bapps_cache,
+        identity=identity,
+        device=device,
+        batch_size=batch_size,
+    )
+    io.write_parquet(table, out_path)
+
+
 def evaluate_trained(
     *,
     checkpoint: str,
@@ -207,25 +234,23 @@ def evaluate_trained(
     batch_size: int = 256,
 ) -> None:
     """Score a trained metric on its context's test triplets and on BAPPS."""
-    device = resolve_device(device)
-    metric = load_metric(checkpoint).to(device).eval()
+    metric = load_metric(checkpoint)
     identity = {
         "network": metric.backbone.network,
         "variant": metric.variant,
         "context": context,
         "seed": seed,
     }
-    table = evaluate(
+    _score_and_write(
         metric,
-        _pair_function(metric),
-        pool=load_pool(pool_test),
-        contexts=[_context(rankings_path, context)],
-        bapps_cache=bapps_cache,
+        scored=[_context(rankings_path, context)],
         identity=identity,
-        device=device,
+        pool_test=pool_test,
+        bapps_cache=bapps_cache,
+        out_path=out_path,
+        device=resolve_device(device),
         batch_size=batch_size,
     )
-    io.write_parquet(table, out_path)
 
 
 def untrained_model(grid: Mapping, network: str, variant: str, seed: int):
@@ -252,19 +277,14 @@ def evaluate_untrained(
     batch_size: int = 256,
 ) -> None:
     """Score an untrained metric on every context's test triplets and on BAPPS."""
-    device = resolve_device(device)
-    model = untrained_model(grid, network, variant, seed)
-    if isinstance(model, torch.nn.Module):
-        model = model.to(device).eval()
     identity = {"network": network, "variant": variant, "context": "all", "seed": seed}
-    table = evaluate(
-        model,
-        _pair_function(model),
-        pool=load_pool(pool_test),
-        contexts=read_contexts(rankings_path),
-        bapps_cache=bapps_cache,
+    _score_and_write(
+        untrained_model(grid, network, variant, seed),
+        scored=read_contexts(rankings_path),
         identity=identity,
-        device=device,
+        pool_test=pool_test,
+        bapps_cache=bapps_cache,
+        out_path=out_path,
+        device=resolve_device(device),
         batch_size=batch_size,
     )
-    io.write_parquet(table, out_path)
