@@ -2,7 +2,12 @@
 
 from dpsim import experiment, runtime
 
-runtime.start_job(snakemake.log[0], snakemake.threads)
+runtime.start_job(
+    snakemake.log[0],
+    snakemake.threads,
+    gpus=snakemake.resources.get("gpu", 0),
+    label=snakemake.rule,
+)
 experiment.cache_statistics(
     snakemake.params.grid,
     snakemake.wildcards.network,

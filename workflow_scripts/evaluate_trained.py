@@ -2,7 +2,12 @@
 
 from dpsim import experiment, runtime
 
-runtime.start_job(snakemake.log[0], snakemake.threads)
+runtime.start_job(
+    snakemake.log[0],
+    snakemake.threads,
+    gpus=snakemake.resources.get("gpu", 0),
+    label=snakemake.rule,
+)
 for context, checkpoint, out_path in zip(
     snakemake.params.contexts, snakemake.input.metrics, snakemake.output, strict=True
 ):

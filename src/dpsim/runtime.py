@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 from pathlib import Path
 
 import torch
+
+from dpsim.gpu import assign_gpu
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +50,18 @@ def configure_threads(threads: int) -> None:
     torch.set_num_threads(max(1, int(threads)))
 
 
-def start_job(log_file: str | Path, threads: int = 1) -> None:
+#: Where workflow jobs on one workstation coordinate their GPU slots (see :mod:`dpsim.gpu`).
+GPU_SLOTS_DIR = Path(".snakemake") / "dpsim-gpu-slots"
+_held_for_the_process = contextlib.ExitStack()
+
+
+def start_job(log_file: str | Path, threads: int = 1, gpus: int = 0, label: str = "") -> None:
     """Set up a workflow job: everything it prints (logging, tqdm, tracebacks) goes to ``log_file``.
 
     The process's stdout and stderr file descriptors are redirected, so output of C extensions and
-    an uncaught exception's traceback also land in the rule's log.
+    an uncaught exception's traceback also land in the rule's log. A job that declared ``gpus``
+    on a workstation gets a GPU of its own (a slot held until the process ends, even if it is
+    killed); under SLURM the scheduler has already assigned one, so nothing is done there.
     """
     path = Path(log_file)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,3 +73,7 @@ def start_job(log_file: str | Path, threads: int = 1) -> None:
     configure_logging()
     configure_threads(threads)
     log.info("job started: pid %d, %d thread(s)", os.getpid(), threads)
+    if gpus and "SLURM_JOB_ID" not in os.environ:
+        slot = _held_for_the_process.enter_context(assign_gpu(GPU_SLOTS_DIR, label=label))
+        if slot is not None:
+            log.info("GPU slot %d: CUDA_VISIBLE_DEVICES=%s", slot.index, slot.device)
