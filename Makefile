@@ -35,6 +35,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python scripts/lint_workflow.py
+	$(BIN)/python scripts/lint_workflow.py --workflow-profile profiles/slurm
 
 ## make test: lint, then the full pytest suite (slow and workflow tests included)
 test: lint

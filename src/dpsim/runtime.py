@@ -72,8 +72,10 @@ def start_job(log_file: str | Path, threads: int = 1, gpus: int = 0, label: str 
     os.dup2(handle.fileno(), 2)
     configure_logging()
     configure_threads(threads)
-    log.info("job started: pid %d, %d thread(s)", os.getpid(), threads)
-    if gpus and "SLURM_JOB_ID" not in os.environ:
+    slurm_job = os.environ.get("SLURM_JOB_ID")
+    where = f", SLURM job {slurm_job}" if slurm_job else ""
+    log.info("job started: pid %d, %d thread(s)%s", os.getpid(), threads, where)
+    if gpus and not slurm_job:
         slot = _held_for_the_process.enter_context(assign_gpu(GPU_SLOTS_DIR, label=label))
         if slot is not None:
             log.info("GPU slot %d: CUDA_VISIBLE_DEVICES=%s", slot.index, slot.device)
