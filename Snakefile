@@ -16,6 +16,7 @@ include: "rules/data.smk"
 include: "rules/contexts.smk"
 include: "rules/adapt.smk"
 include: "rules/evaluate.smk"
+include: "rules/analysis.smk"
 
 
 rule all:

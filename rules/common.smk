@@ -92,4 +92,5 @@ def all_targets():
         "results/bapps/cache",
         *trained_eval_files(),
         *untrained_eval_files(),
+        "results/summary.parquet",
     ]

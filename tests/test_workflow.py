@@ -91,6 +91,11 @@ def test_tiny_workflow_trains_and_evaluates_the_grid(tiny_run):
         "jnd",
     }
     assert (tiny_run / "results/eval/pixel/l2/all/seed0.parquet").exists()
+    summary = pd.read_parquet(tiny_run / "results/summary.parquet")
+    on_contexts = summary[summary["dataset"] == "context"]
+    assert set(on_contexts["context"]) == {"c000", "c001"}
+    assert set(on_contexts["variant"]) == {"lin", "tune", "baseline", "l2"}
+    assert on_contexts["n"].eq(20).all() and summary["score"].between(0, 1).all()
     assert (tiny_run / "results/benchmarks/adapt/alexnet_lin_all_seed0.tsv").exists()
 
 

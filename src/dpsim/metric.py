@@ -118,16 +118,18 @@ def channel_statistics(x: torch.Tensor, y: torch.Tensor, readout: str, dropout: 
     return stats[0] if len(stats) == 1 else sum(stats)
 
 
-def initial_weights(channels: int, variant: str, seed: int) -> torch.Tensor:
-    """Channel weights before training: 1 for ``baseline``; else uniform in [0, 1/sqrt(C)].
+def initial_weights(channels: int, variant: str) -> torch.Tensor:
+    """Channel weights before training: 1 for ``baseline``; ``1/sqrt(C)`` for the learned ones.
 
-    The learned variants start like LPIPS's 1x1 convolution (PyTorch's default initialisation,
-    uniform in +-1/sqrt(C)), restricted to the non-negative half that the clamp would keep.
+    The learned variants start with the baseline's uniform weighting, so they rank triplets as
+    the baseline does, at the scale of LPIPS's 1x1 convolution (PyTorch's default init is
+    uniform in +-1/sqrt(C)): small enough that a short training can reshape them. Starting at 1,
+    a short training barely moves them; starting at random values it starts worse than the
+    baseline.
     """
     if variant == "baseline":
         return torch.ones(channels)
-    generator = torch.Generator().manual_seed(seed)
-    return torch.rand(channels, generator=generator) / channels**0.5
+    return torch.full((channels,), 1.0 / channels**0.5)
 
 
 class DPSMetric(nn.Module):
@@ -138,7 +140,6 @@ class DPSMetric(nn.Module):
         variant: ``baseline``, ``lin``, ``tune`` or ``scratch`` (see the module docstring).
         readout: one of :data:`READOUTS`.
         dropout: dropout probability on the squared differences in training (LPIPS: 0.5).
-        seed: seed of the initial channel weights of the learned variants.
     """
 
     def __init__(
@@ -147,7 +148,6 @@ class DPSMetric(nn.Module):
         variant: str = "lin",
         readout: str = "spatial",
         dropout: float = 0.5,
-        seed: int = 0,
     ) -> None:
         super().__init__()
         self.variant = resolve(variant, VARIANTS, "metric variant")
@@ -156,8 +156,8 @@ class DPSMetric(nn.Module):
         self.backbone = backbone
         self.dropout = nn.Dropout(p=dropout)
         self.weights = nn.ParameterList(
-            nn.Parameter(initial_weights(c, variant, seed + k), requires_grad=variant != "baseline")
-            for k, c in enumerate(backbone.channels)
+            nn.Parameter(initial_weights(c, variant), requires_grad=variant != "baseline")
+            for c in backbone.channels
         )
         self.backbone.requires_grad_(variant in ("tune", "scratch"))
         # Channels-last convolutions are markedly faster with oneDNN (CPU) and cuDNN (GPU).
@@ -314,7 +314,7 @@ def build_metric(
         log.info("variant scratch: backbone starts from random weights, not %r", weights)
         weights = "random"
     backbone = build_backbone(network, taps, weights=weights, seed=seed, cache_dir=cache_dir)
-    return DPSMetric(backbone, variant=variant, readout=readout, seed=seed)
+    return DPSMetric(backbone, variant=variant, readout=readout)
 
 
 def save_metric(metric: DPSMetric, path: str | Path, extra: dict | None = None) -> None:

@@ -1,0 +1,59 @@
+"""All per-item evaluation files -> ``results/summary.parquet``, one row per scored subset.
+
+Columns: ``network``, ``variant``, ``context``, ``seed``, ``dataset``, ``kind``, ``subset``,
+``score`` (mean 2AFC score, or JND mAP), ``n`` (items). For context test rows the ``context``
+column is the context whose labels scored them, so an untrained metric (evaluated once, context
+``all``) gets one row per context beside the adapted metrics of that context; BAPPS rows keep
+the metric's own context (``all`` for untrained metrics).
+
+The files are read as one pyarrow dataset (only the needed columns), which stays fast with
+thousands of files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.dataset as pads
+
+from dpsim import io, scoring
+
+KEYS = ("network", "variant", "context", "seed", "dataset", "kind", "subset")
+SUMMARY_COLUMNS = (*KEYS, "score", "n")
+_READ = (*KEYS, "d0", "same", "score")
+
+
+def read_items(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """The per-item rows of ``paths`` (only the columns the summary needs)."""
+    if not paths:
+        raise ValueError("no evaluation files to summarise")
+    table = pads.dataset([str(p) for p in paths], format="parquet").to_table(columns=list(_READ))
+    return table.to_pandas()
+
+
+def summarise_items(items: pd.DataFrame) -> pd.DataFrame:
+    """One row per subset: 2AFC means (vectorised) and JND average precision (per group)."""
+    items = items.copy()
+    on_context = items["dataset"] == "context"
+    items.loc[on_context, "context"] = items.loc[on_context, "subset"]
+    keys = list(KEYS)
+    two_afc = items[items["kind"] == "2afc"].groupby(keys, sort=True, observed=True)["score"]
+    parts = [two_afc.agg(score="mean", n="size").reset_index()]
+    jnd = items[items["kind"] == "jnd"]
+    if len(jnd):
+        rows = [
+            (*key, scoring.jnd_average_precision(group["d0"], group["same"]), len(group))
+            for key, group in jnd.groupby(keys, sort=True, observed=True)
+        ]
+        parts.append(pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS)))
+    summary = pd.concat(parts, ignore_index=True)
+    return summary.sort_values(keys, ignore_index=True)[list(SUMMARY_COLUMNS)]
+
+
+def write_summary(paths: Sequence[str | Path], out_path: str | Path) -> pd.DataFrame:
+    """Summarise every evaluation file into ``out_path`` (atomic); returns the summary."""
+    summary = summarise_items(read_items(paths))
+    io.write_parquet(summary, out_path)
+    return summary
