@@ -16,6 +16,7 @@ import torch
 from timing import rate
 
 from dpsim.data import bapps, fixture, sources
+from dpsim.inference import signed
 
 
 def _read_all(dataset) -> None:
@@ -25,7 +26,7 @@ def _read_all(dataset) -> None:
 
 def _read_batches(dataset: bapps.BappsDataset, batch: int = 256) -> None:
     for start in range(0, len(dataset), batch):
-        bapps.to_signed(torch.from_numpy(np.array(dataset.images[start : start + batch])))
+        signed(torch.from_numpy(np.array(dataset.images[start : start + batch])))
 
 
 def run(items: int = 400, image_size: int = 64, device: str = "cpu") -> dict:

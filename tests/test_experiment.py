@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from dpsim import contexts, experiment, feature_cache, io, scoring
+from dpsim.aggregate import summarise_items
 from dpsim.config import validate_config
 from dpsim.data.pool import build_pool
-from dpsim.evaluate import COLUMNS, summarise
+from dpsim.evaluate import COLUMNS
 from dpsim.metric import checkpoint_extra, load_metric
 from dpsim.train import NonFiniteError
 
@@ -135,7 +136,7 @@ def test_trained_and_untrained_evaluation_rows(workspace):
     # the two contexts score the same distances under their own labels
     by_context = {name: group for name, group in l2.groupby("subset")}
     np.testing.assert_array_equal(by_context["c000"]["d0"].values, by_context["c001"]["d0"].values)
-    summary = summarise(l2)
+    summary = summarise_items(l2)
     assert summary["n"].tolist() == [24, 24]
 
 

@@ -147,17 +147,3 @@ def evaluate(
         table[key] = str(identity[key])
     table["seed"] = int(identity["seed"])
     return table[list(COLUMNS)]
-
-
-def summarise(table: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, kind, subset): mean 2AFC score, or JND mAP, and the item count."""
-    rows = []
-    for (dataset, kind, subset), group in table.groupby(["dataset", "kind", "subset"], sort=True):
-        if kind == "2afc":
-            value = float(group["score"].mean())
-        else:
-            value = scoring.jnd_average_precision(group["d0"], group["same"])
-        rows.append(
-            {"dataset": dataset, "kind": kind, "subset": subset, "score": value, "n": len(group)}
-        )
-    return pd.DataFrame(rows)

@@ -18,10 +18,14 @@ import torch
 PairFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+def signed(images: torch.Tensor) -> torch.Tensor:
+    """uint8 tensor -> float32 in [-1, 1] on its device, the input range of LPIPS-style metrics."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
 def to_signed(images: np.ndarray, device: str) -> torch.Tensor:
-    """uint8 ``(..., 3, H, W)`` -> float32 in [-1, 1] on ``device``."""
-    tensor = torch.from_numpy(np.ascontiguousarray(images)).to(device, non_blocking=True)
-    return tensor.float().div_(127.5).sub_(1.0)
+    """uint8 array ``(..., 3, H, W)`` -> float32 in [-1, 1] on ``device``."""
+    return signed(torch.from_numpy(np.ascontiguousarray(images)).to(device, non_blocking=True))
 
 
 def prepare(model: torch.nn.Module, device: str) -> torch.nn.Module:

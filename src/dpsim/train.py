@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from dpsim import io, scoring
 from dpsim.head import RankingHeads
+from dpsim.inference import signed
 from dpsim.metric import DPSMetric
 from dpsim.seeding import seed_sequence
 
@@ -150,7 +151,7 @@ class DirectSource:
     def distances(self, draw: int | str, rows: np.ndarray, training: bool):
         self.metric.train(training)
         batch = self._on_device[draw][0][torch.as_tensor(rows, device=self.device)]
-        ref, p0, p1 = (to_signed_tensor(batch[:, k]) for k in range(3))
+        ref, p0, p1 = (signed(batch[:, k]) for k in range(3))
         with _autocast(self.device):
             d0, d1 = self.metric.triplet_distances(ref, p0, p1)
         return d0.float().unsqueeze(1), d1.float().unsqueeze(1)
@@ -166,11 +167,6 @@ class DirectSource:
 
     def context_state(self, context: int) -> dict:
         return copy.deepcopy(self.metric.state_dict())
-
-
-def to_signed_tensor(images: torch.Tensor) -> torch.Tensor:
-    """uint8 tensor -> float in [-1, 1] (on its device)."""
-    return images.float().div_(127.5).sub_(1.0)
 
 
 def _autocast(device: str):

@@ -27,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from dpsim import io
+from dpsim.inference import signed
 
 log = logging.getLogger(__name__)
 
@@ -260,11 +261,6 @@ def pack_all(manifest_path: str | Path, cache_dir: str | Path, size: int, worker
 # ---------------------------------------------------------------- datasets
 
 
-def to_signed(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images -> float in [-1, 1], the input range of LPIPS-style metrics."""
-    return images.float().div_(127.5).sub_(1.0)
-
-
 class BappsDataset(torch.utils.data.Dataset):
     """One packed subset: ``images`` (memory-mapped uint8) and ``labels`` (judge or same).
 
@@ -292,7 +288,7 @@ class BappsDataset(torch.utils.data.Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple:
-        images = to_signed(torch.from_numpy(np.array(self.images[index])))
+        images = signed(torch.from_numpy(np.array(self.images[index])))
         return (*images.unbind(0), torch.tensor(self.labels[index]))
 
 
@@ -310,6 +306,6 @@ class PngDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> tuple:
         images, label, _ = read_item(self.root, self.subset, self.subset.stems[index], self.size)
         return (
-            *to_signed(torch.from_numpy(images)).unbind(0),
+            *signed(torch.from_numpy(images)).unbind(0),
             torch.tensor(label, dtype=torch.float32),
         )
