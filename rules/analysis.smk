@@ -1,4 +1,4 @@
-# Analysis: every per-item evaluation file -> one summary table.
+# Analysis: every per-item evaluation file -> one summary table -> the statistics of the study.
 
 
 rule summary:
@@ -14,3 +14,23 @@ rule summary:
         runtime=30,
     script:
         "../workflow_scripts/summarise.py"
+
+
+rule stats:
+    input:
+        evaluations=trained_eval_files() + untrained_eval_files(),
+        summary="results/summary.parquet",
+        rankings="results/contexts/rankings.parquet",
+    output:
+        **{name: f"results/stats/{name}.parquet" for name in STATS_FILES},
+    params:
+        stats=config["stats"],
+        seed=config["seed"],
+    log:
+        "logs/analysis/stats.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../workflow_scripts/compute_stats.py"

@@ -1,5 +1,6 @@
 # Config validation (before any job runs), wildcard constraints, target lists.
 import dpsim.config
+from dpsim.analysis import STATS_FILES
 from dpsim.contexts import contexts_from_config
 from dpsim.data.sources import SPLITS
 
@@ -93,4 +94,5 @@ def all_targets():
         *trained_eval_files(),
         *untrained_eval_files(),
         "results/summary.parquet",
+        *[f"results/stats/{name}.parquet" for name in STATS_FILES],
     ]

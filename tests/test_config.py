@@ -128,6 +128,13 @@ def test_fractions_must_leave_training_images():
     assert "images.val_fraction + images.test_fraction" in message
 
 
+def test_stats_baseline_must_be_evaluated():
+    message = _error({"evaluate": {"baselines": ["l2"]}})
+    assert "stats.baseline: 'baseline'" in message and "evaluate.baselines" in message
+    assert "is not one of" in _error({"stats": {"baseline": "l2"}})
+    assert "stats.margin" in _error({"stats": {"margin": -0.1}})
+
+
 def test_network_names_equal_torchvisions_list():
     import torchvision.models
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import binomtest
+from scipy.stats import binomtest, permutation_test, spearmanr
+from scipy.stats import t as t_dist
 
 from dpsim.stats import (
     context_improvement_table,
     correct,
+    mixed_model,
     non_inferiority,
     paired_context_test,
+    spearman,
+    tost,
 )
 
 
@@ -161,3 +165,108 @@ def test_non_inferiority_degenerate_inputs() -> None:
     single = non_inferiority(np.array([0.1]), margin=0.01)
     assert np.isnan(single["ni_p"])
     assert "at least 2" in single["note"]
+
+
+def test_tost_matches_the_t_formula_by_hand() -> None:
+    deltas = np.array([0.004, -0.002, 0.001, 0.003, -0.001, 0.0])
+    margin = 0.01
+    n, mean, sd = deltas.size, deltas.mean(), deltas.std(ddof=1)
+    se = sd / np.sqrt(n)
+    lower = t_dist.sf((mean + margin) / se, n - 1)
+    upper = t_dist.cdf((mean - margin) / se, n - 1)
+    res = tost(deltas, margin)
+    assert res["tost_lower_p"] == pytest.approx(lower)
+    assert res["tost_upper_p"] == pytest.approx(upper)
+    assert res["tost_p"] == pytest.approx(max(lower, upper))
+
+
+def test_tost_equivalence_needs_both_bounds() -> None:
+    rng = np.random.default_rng(5)
+    inside = non_inferiority(rng.normal(0.0, 0.005, 20), margin=0.02)
+    above = non_inferiority(rng.normal(0.05, 0.005, 20), margin=0.02)
+    assert inside["equivalent"] and inside["non_inferior"]
+    # Far better than the baseline: non-inferior, but not equivalent.
+    assert above["non_inferior"] and not above["equivalent"]
+
+
+def test_tost_null_rate_at_the_bound() -> None:
+    rng = np.random.default_rng(8)
+    hits = sum(tost(rng.normal(0.02, 0.02, 12), 0.02)["tost_p"] < 0.05 for _ in range(400))
+    assert hits / 400 <= 0.08
+
+
+def test_spearman_exact_p_matches_a_permutation_test() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=7)
+    y = x + rng.normal(size=7)
+    rho, p, note = spearman(x, y)
+    reference = permutation_test(
+        (y,),
+        lambda yy: spearmanr(x, yy).statistic,
+        permutation_type="pairings",
+        n_resamples=np.inf,
+    )
+    assert rho == pytest.approx(spearmanr(x, y).statistic)
+    assert p == pytest.approx(reference.pvalue)
+    assert "exact" in note
+
+
+def test_spearman_three_contexts_in_perfect_order() -> None:
+    # 2 of the 3! orderings reach |rho| = 1: p = 1/3, not the t approximation's 0.
+    assert spearman([1, 2, 3], [0.2, 0.5, 0.9])[:2] == (pytest.approx(1.0), pytest.approx(1 / 3))
+
+
+def test_spearman_undefined_cases() -> None:
+    assert "at least 3" in spearman([1, 2], [2, 1])[2]
+    assert "constant" in spearman([1, 2, 3], [5, 5, 5])[2]
+    with pytest.raises(ValueError, match="length"):
+        spearman([1, 2, 3], [1, 2])
+
+
+def _mixed_data(rng, contexts: int, variant_effect: float) -> pd.DataFrame:
+    rows = []
+    for c in range(contexts):
+        difficulty = rng.normal(0, 0.05)
+        for variant, shift in (("baseline", 0.0), ("lin", variant_effect)):
+            for network, net_shift in (("alexnet", 0.0), ("vgg16", 0.02)):
+                score = 0.7 + difficulty + shift + net_shift + rng.normal(0, 0.01)
+                rows.append(
+                    {"context": f"c{c}", "variant": variant, "network": network, "score": score}
+                )
+    return pd.DataFrame(rows)
+
+
+def test_mixed_model_recovers_planted_effects() -> None:
+    table = mixed_model(
+        _mixed_data(np.random.default_rng(1), 30, 0.03), reference={"variant": "baseline"}
+    ).set_index("term")
+    lin, vgg = table.loc["variant[T.lin]"], table.loc["network[T.vgg16]"]
+    assert lin["ci_low"] < 0.03 < lin["ci_high"] and lin["p"] < 1e-6
+    assert vgg["ci_low"] < 0.02 < vgg["ci_high"]
+    # The context spread (SD 0.05) is a random effect, not residual noise.
+    assert table["group_variance"].iloc[0] == pytest.approx(0.05**2, rel=0.6)
+    assert table["converged"].all()
+    assert table["formula"].iloc[0] == "score ~ variant * network + (1 | context)"
+
+
+def test_mixed_model_null_rejection_rate() -> None:
+    rng = np.random.default_rng(2)
+    rejections = 0
+    for _ in range(100):
+        table = mixed_model(_mixed_data(rng, 12, 0.0), reference={"variant": "baseline"})
+        rejections += table.set_index("term").loc["variant[T.lin]", "p"] < 0.05
+    assert rejections / 100 <= 0.1
+
+
+def test_mixed_model_degenerate_inputs_give_a_note() -> None:
+    data = _mixed_data(np.random.default_rng(3), 1, 0.0)
+    one_context = mixed_model(data)
+    assert one_context["term"].tolist() == ["(model)"]
+    assert "2 levels of context" in one_context["note"].iloc[0]
+    constant = _mixed_data(np.random.default_rng(3), 4, 0.0).assign(score=0.5)
+    assert "constant" in mixed_model(constant)["note"].iloc[0]
+    single_network = _mixed_data(np.random.default_rng(3), 6, 0.0)
+    single_network = single_network[single_network["network"] == "alexnet"]
+    assert mixed_model(single_network)["formula"].iloc[0] == "score ~ variant + (1 | context)"
+    with pytest.raises(ValueError, match="lacks columns"):
+        mixed_model(data.drop(columns="network"))

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -97,6 +98,23 @@ def test_tiny_workflow_trains_and_evaluates_the_grid(tiny_run):
     assert set(on_contexts["variant"]) == {"lin", "tune", "baseline", "l2"}
     assert on_contexts["n"].eq(20).all() and summary["score"].between(0, 1).all()
     assert (tiny_run / "results/benchmarks/adapt/alexnet_lin_all_seed0.tsv").exists()
+
+
+@pytest.mark.slow
+def test_tiny_workflow_writes_the_statistics(tiny_run):
+    stats = tiny_run / "results/stats"
+    context_tests = pd.read_parquet(stats / "context_tests.parquet")
+    assert len(context_tests) == 4  # lin, tune x 2 contexts
+    assert context_tests["n"].eq(20).all() and context_tests["p"].between(0, 1).all()
+    bapps_tests = pd.read_parquet(stats / "bapps_tests.parquet")
+    assert len(bapps_tests) == 8  # 2 variants x (2AFC, JND) x 2 subsets
+    assert bapps_tests["n"].eq(2).all() and bapps_tests["margin"].eq(0.02).all()
+    deltas = pd.read_parquet(stats / "bapps_deltas.parquet")
+    assert np.allclose(deltas["delta"], deltas["score"] - deltas["baseline_score"])
+    difficulty = pd.read_parquet(stats / "difficulty.parquet")
+    assert difficulty["note"].str.contains("at least 3 contexts").all()
+    models = pd.read_parquet(stats / "mixed_models.parquet")
+    assert set(models["dataset"]) == {"context", "bapps"}
 
 
 @pytest.mark.slow

@@ -140,7 +140,8 @@ def _semantic_problems(config: dict) -> Iterator[str]:
     Each check runs on its own; one that trips over a malformed value (already reported by the
     schema) is skipped, so every independent problem is still reported in the same error.
     """
-    for check in (_ranking_problems, _network_problems, _image_problems, _bapps_problems):
+    checks = (_ranking_problems, _network_problems, _image_problems, _bapps_problems, _stats_problems)
+    for check in checks:
         try:
             yield from list(check(config))
         except (KeyError, TypeError, AttributeError):
@@ -181,6 +182,15 @@ def _bapps_problems(config: dict) -> Iterator[str]:
     bapps = config["bapps"]
     if bapps["source"] == "local" and not bapps["path"]:
         yield "bapps.path: bapps.source is 'local' but no path is given (the folder holding 2afc/)"
+
+
+def _stats_problems(config: dict) -> Iterator[str]:
+    baseline = config["stats"]["baseline"]
+    if baseline not in config["evaluate"]["baselines"]:
+        yield (
+            f"stats.baseline: {baseline!r} is the comparison of every test but is not evaluated; "
+            f"add it to evaluate.baselines (now {config['evaluate']['baselines']})"
+        )
 
 
 def describe_network(name: str) -> str:

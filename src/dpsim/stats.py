@@ -14,28 +14,41 @@ baseline score) per BAPPS subset.  There are few contexts and no reason to assum
 the Wilcoxon signed-rank test checks for any shift.  But a non-significant difference is not
 evidence of no harm, so "not significantly detrimental" is tested directly as non-inferiority:
 H0: mean delta <= -margin against H1: mean delta > -margin (one-sided t-test, the one-sided half
-of a TOST), with a margin declared in advance.
+of a TOST), with a margin declared in advance.  The full TOST (both bounds) is reported too, for
+readers who want equivalence rather than non-inferiority.
+
+(3) A linear mixed model, score ~ variant * network + (1 | context), separates the effect of the
+variant and the network from how hard each context is (a random intercept per context).
 """
 
 from __future__ import annotations
 
+import itertools
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import statsmodels.formula.api as smf
 from scipy import stats as sps
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
 __all__ = [
+    "CONTEXT_TEST_COLUMNS",
+    "MIXED_MODEL_COLUMNS",
     "context_improvement_table",
     "correct",
+    "mixed_model",
     "non_inferiority",
     "paired_context_test",
+    "spearman",
+    "tost",
 ]
 
 _METHODS = ("holm", "fdr_bh")
-_TABLE_COLUMNS = [
+CONTEXT_TEST_COLUMNS = [
     "hypothesis",
     "network",
     "context",
@@ -50,6 +63,8 @@ _TABLE_COLUMNS = [
     "n",
     "improved",
     "improved_significant",
+    "adapted_score",
+    "baseline_score",
 ]
 
 
@@ -111,6 +126,8 @@ def paired_context_test(
         "n": int(a.size),
         "n_adapted_better": n_a,
         "n_baseline_better": n_b,
+        "adapted_score": float(a.mean()),
+        "baseline_score": float(b.mean()),
     }
 
 
@@ -152,6 +169,7 @@ def context_improvement_table(
     baseline_variant: str = "baseline",
     alpha: float = 0.05,
     seed: int = 0,
+    n_boot: int = 2000,
 ) -> pd.DataFrame:
     """One paired McNemar test per (network, context[, seed]) on the context test items.
 
@@ -172,21 +190,24 @@ def context_improvement_table(
         if paired.empty:
             continue
         res = paired_context_test(
-            paired["score_adapted"].to_numpy(), paired["score_baseline"].to_numpy(), seed=seed
+            paired["score_adapted"].to_numpy(),
+            paired["score_baseline"].to_numpy(),
+            seed=seed,
+            n_boot=n_boot,
         )
         hypothesis = (
             f"{adapted_variant} beats {baseline_variant} on {key['context']} ({key['network']})"
         )
         records.append({"hypothesis": hypothesis, **key, "variant": adapted_variant, **res})
     if not records:
-        return pd.DataFrame(columns=[*_TABLE_COLUMNS, *keys[2:]])
+        return pd.DataFrame(columns=[*CONTEXT_TEST_COLUMNS, *keys[2:]])
     table = pd.DataFrame.from_records(records)
     table["p_holm"] = table.groupby("network")["p"].transform(lambda p: correct(p, "holm"))
     table["p_bh"] = table.groupby("network")["p"].transform(lambda p: correct(p, "fdr_bh"))
     table["improved"] = table["effect"] > 0
     table["improved_significant"] = table["improved"] & (table["p_holm"] < alpha)
-    extra = [c for c in keys[2:] if c not in _TABLE_COLUMNS]
-    return table[[*_TABLE_COLUMNS, *extra]].reset_index(drop=True)
+    extra = [c for c in keys[2:] if c not in CONTEXT_TEST_COLUMNS]
+    return table[[*CONTEXT_TEST_COLUMNS, *extra]].reset_index(drop=True)
 
 
 def _wilcoxon(deltas: np.ndarray) -> tuple[float, float, str]:
@@ -198,9 +219,10 @@ def _wilcoxon(deltas: np.ndarray) -> tuple[float, float, str]:
 
 
 def non_inferiority(deltas: np.ndarray, margin: float, alpha: float = 0.05) -> dict[str, Any]:
-    """Wilcoxon signed-rank and a one-sided non-inferiority t-test on per-context deltas.
+    """Wilcoxon signed-rank, a one-sided non-inferiority t-test and TOST on per-context deltas.
 
-    H0: mean delta <= -margin, H1: mean delta > -margin.  ``non_inferior`` is ``ni_p < alpha``.
+    H0: mean delta <= -margin, H1: mean delta > -margin.  ``non_inferior`` is ``ni_p < alpha``;
+    ``equivalent`` is ``tost_p < alpha`` (see :func:`tost`).
     Undefined tests (n < 2, zero spread, all-zero deltas) give NaN p-values and a ``note``.
     """
     d = _as_scores(deltas, "deltas")
@@ -222,6 +244,10 @@ def non_inferiority(deltas: np.ndarray, margin: float, alpha: float = 0.05) -> d
         "ni_statistic": np.nan,
         "ni_p": np.nan,
         "non_inferior": False,
+        "tost_lower_p": np.nan,
+        "tost_upper_p": np.nan,
+        "tost_p": np.nan,
+        "equivalent": False,
         "note": "",
     }
     if d.size < 2:
@@ -242,5 +268,154 @@ def non_inferiority(deltas: np.ndarray, margin: float, alpha: float = 0.05) -> d
         res = sps.ttest_1samp(d + margin, 0.0, alternative="greater")
         out.update(ni_statistic=float(res.statistic), ni_p=float(res.pvalue))
         out["non_inferior"] = bool(res.pvalue < alpha)
+        out.update(tost(d, margin))
+        out["equivalent"] = bool(out["tost_p"] < alpha)
     out["note"] = "; ".join(n for n in notes if n)
     return out
+
+
+def tost(deltas: np.ndarray, margin: float) -> dict[str, float]:
+    """Two one-sided t-tests of equivalence within ``[-margin, margin]``.
+
+    Lower test: H0 mean <= -margin; upper test: H0 mean >= margin.  ``tost_p`` is the larger of
+    the two p-values: equivalence is shown at level alpha when both one-sided tests reject.
+    """
+    d = _as_scores(deltas, "deltas")
+    lower = sps.ttest_1samp(d + margin, 0.0, alternative="greater")
+    upper = sps.ttest_1samp(d - margin, 0.0, alternative="less")
+    return {
+        "tost_lower_p": float(lower.pvalue),
+        "tost_upper_p": float(upper.pvalue),
+        "tost_p": float(max(lower.pvalue, upper.pvalue)),
+    }
+
+
+EXACT_SPEARMAN_MAX_N = 8
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, str]:
+    """Spearman's rho and its two-sided p; NaNs and a note when undefined (n < 3 or constant).
+
+    With few contexts the usual t approximation is badly wrong (it gives p = 0 for a perfect
+    rank agreement of 3 contexts), so for n <= :data:`EXACT_SPEARMAN_MAX_N` the p-value is exact:
+    the share of all n! orderings of y whose |rho| reaches the observed one.
+    """
+    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if a.size != b.size:
+        raise ValueError(f"x and y differ in length: {a.size} != {b.size}")
+    if a.size < 3:
+        return np.nan, np.nan, f"need at least 3 contexts, got {a.size}"
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return np.nan, np.nan, "a constant input; rank correlation undefined"
+    if a.size > EXACT_SPEARMAN_MAX_N:
+        res = sps.spearmanr(a, b)
+        return float(res.statistic), float(res.pvalue), ""
+    rank_a, rank_b = sps.rankdata(a), sps.rankdata(b)
+    rho = float(np.corrcoef(rank_a, rank_b)[0, 1])
+    orders = np.array(list(itertools.permutations(range(a.size))))
+    shuffled = rank_b[orders] - rank_b.mean()
+    centred = rank_a - rank_a.mean()
+    rhos = shuffled @ centred / (np.linalg.norm(shuffled, axis=1) * np.linalg.norm(centred))
+    p = float(np.mean(np.abs(rhos) >= abs(rho) - 1e-12))
+    return rho, p, "exact permutation p-value"
+
+
+MIXED_MODEL_COLUMNS = (
+    "term",
+    "effect",
+    "se",
+    "statistic",
+    "p",
+    "ci_low",
+    "ci_high",
+    "n_obs",
+    "n_groups",
+    "group_variance",
+    "formula",
+    "converged",
+    "note",
+)
+
+
+def _model_formula(frame: pd.DataFrame, response: str, factors: Sequence[str]) -> str:
+    """``response ~ a * b`` over the factors that vary (a factor with one level is dropped)."""
+    varying = [f for f in factors if frame[f].nunique() > 1]
+    return f"{response} ~ " + (" * ".join(varying) if varying else "1")
+
+
+def mixed_model(
+    frame: pd.DataFrame,
+    response: str = "score",
+    factors: Sequence[str] = ("variant", "network"),
+    group: str = "context",
+    reference: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """Fit ``response ~ factors[0] * factors[1] * ... + (1 | group)`` by REML; one row per term.
+
+    Factors are treatment-coded against ``reference[factor]`` when given (else their first level
+    in sorted order).  A model that cannot be fitted (fewer than 2 groups, no residual degrees of
+    freedom, a singular design) gives one row with NaNs and a ``note`` instead of raising, so one
+    degenerate subset does not stop the analysis; convergence warnings set ``converged`` False.
+    """
+    missing = {response, group, *factors} - set(frame.columns)
+    if missing:
+        raise ValueError(f"mixed_model: frame lacks columns {sorted(missing)}")
+    data = frame[[response, group, *factors]].dropna().copy()
+    for factor in factors:
+        levels = sorted(data[factor].unique())
+        first = (reference or {}).get(factor)
+        if first in levels:
+            levels = [first] + [level for level in levels if level != first]
+        data[factor] = pd.Categorical(data[factor], categories=levels)
+    formula = _model_formula(data, response, factors)
+    n_groups = int(data[group].nunique())
+
+    def failed(note: str) -> pd.DataFrame:
+        row = dict.fromkeys(MIXED_MODEL_COLUMNS, np.nan)
+        row.update(term="(model)", n_obs=len(data), n_groups=n_groups, formula=formula)
+        row.update(converged=False, note=note)
+        return pd.DataFrame([row], columns=list(MIXED_MODEL_COLUMNS))
+
+    if n_groups < 2:
+        return failed(f"need at least 2 levels of {group}, got {n_groups}")
+    spread = float(data[response].std(ddof=1))
+    if not spread > 0:
+        return failed(f"{response} is constant; nothing to model")
+    # statsmodels flags a random-effect variance below 0.01 (absolute) as "on the boundary";
+    # scores in [0, 1] have tiny variances, so fit on the response in units of its SD.
+    data[response] = data[response] / spread
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model = smf.mixedlm(formula, data, groups=data[group])
+            if len(data) <= model.k_fe + 1:
+                return failed(f"{len(data)} observations for {model.k_fe} fixed effects")
+            result = model.fit(reml=True)
+        except (ValueError, np.linalg.LinAlgError) as error:
+            return failed(f"fit failed: {error}")
+    return _mixed_model_rows(result, spread, formula, group, n_groups, caught)
+
+
+def _mixed_model_rows(result, spread, formula, group, n_groups, caught) -> pd.DataFrame:
+    """The fitted fixed effects in the response's own units, one row per term."""
+    notes = sorted({str(w.message).splitlines()[0] for w in caught})
+    fixed = result.fe_params.index
+    ci = result.conf_int().loc[fixed]
+    table = pd.DataFrame(
+        {
+            "term": fixed,
+            "effect": result.fe_params.to_numpy() * spread,
+            "se": result.bse_fe.to_numpy() * spread,
+            "statistic": result.tvalues.loc[fixed].to_numpy(),
+            "p": result.pvalues.loc[fixed].to_numpy(),
+            "ci_low": ci.iloc[:, 0].to_numpy() * spread,
+            "ci_high": ci.iloc[:, 1].to_numpy() * spread,
+        }
+    )
+    table["n_obs"] = int(result.nobs)
+    table["n_groups"] = n_groups
+    table["group_variance"] = float(np.asarray(result.cov_re)[0, 0]) * spread**2
+    table["formula"] = f"{formula} + (1 | {group})"
+    table["converged"] = bool(result.converged) and not notes
+    table["note"] = "; ".join(notes)
+    return table[list(MIXED_MODEL_COLUMNS)]

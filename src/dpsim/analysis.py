@@ -1,0 +1,275 @@
+"""The study's answers: statistics tables built from the evaluations, one row per test.
+
+``write_stats`` writes ``results/stats/``:
+
+===================  ===========================================================================
+file                 one row per
+===================  ===========================================================================
+context_tests        (network, trained variant, context, seed): exact McNemar of adapted vs.
+                     baseline on the context's test triplets; Holm / BH across contexts
+bapps_deltas         (network, trained variant, context, seed, BAPPS subset): score minus the
+                     baseline's score on that subset (the data behind ``bapps_tests``)
+bapps_tests          (network, trained variant, kind, subset): Wilcoxon signed-rank of the deltas
+                     (Holm across the subsets of a network and variant), the one-sided
+                     non-inferiority t-test against ``-margin``, TOST, effect size with 95% CI
+mixed_models         (dataset, kind, subset, term): score ~ variant * network + (1 | context)
+difficulty           (analysis, network, variant, seed, against): Spearman correlations of
+                     per-context scores with the contexts' rank distances, and of the baseline's
+                     per-context scores with the adapted metric's
+===================  ===========================================================================
+
+The baseline is the untrained metric of the same network and seed (``stats.baseline`` in the
+config, normally ``baseline``: unit channel weights).  Non-inferiority claims across several
+subsets need no multiplicity correction (an intersection-union test: every subset must pass).
+BAPPS mixed models use the trained variants only: an untrained metric's BAPPS score does not
+depend on the context, so copying it once per context would fake a context effect.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.dataset as pads
+
+from dpsim import io, stats
+
+log = logging.getLogger(__name__)
+
+UNTRAINED = ("baseline", "cosine", "l2", "ssim")
+STATS_FILES = ("context_tests", "bapps_deltas", "bapps_tests", "mixed_models", "difficulty")
+RANK_DISTANCES = ("kendall_distance", "footrule")
+_ITEM_COLUMNS = ["network", "variant", "context", "seed", "dataset", "kind", "subset", "item"]
+
+
+@dataclass(frozen=True)
+class StatsSettings:
+    """The ``stats`` section of the config."""
+
+    alpha: float = 0.05
+    margin: float = 0.02
+    bootstrap_samples: int = 2000
+    baseline: str = "baseline"
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any], seed: int) -> StatsSettings:
+        return cls(
+            alpha=section["alpha"],
+            margin=section["margin"],
+            bootstrap_samples=section["bootstrap_samples"],
+            baseline=section["baseline"],
+            seed=seed,
+        )
+
+
+def trained(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of adapted (trained) metrics."""
+    return frame[~frame["variant"].isin(UNTRAINED)]
+
+
+def read_context_items(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """Per-item scores on the context test triplets; ``context`` = the context that scored them."""
+    dataset = pads.dataset([str(p) for p in paths], format="parquet")
+    table = dataset.to_table(
+        columns=[*_ITEM_COLUMNS, "score"], filter=pads.field("dataset") == "context"
+    )
+    items = table.to_pandas()
+    items["context"] = items["subset"]
+    return items
+
+
+def context_tests(items: pd.DataFrame, settings: StatsSettings) -> pd.DataFrame:
+    """Adapted vs. baseline per context for every trained variant (see the module docstring)."""
+    parts = [
+        stats.context_improvement_table(
+            items,
+            adapted_variant=variant,
+            baseline_variant=settings.baseline,
+            alpha=settings.alpha,
+            seed=settings.seed,
+            n_boot=settings.bootstrap_samples,
+        )
+        for variant in sorted(trained(items)["variant"].unique())
+    ]
+    parts = [part for part in parts if not part.empty]
+    if not parts:
+        return pd.DataFrame(columns=[*stats.CONTEXT_TEST_COLUMNS, "seed"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def _baseline_scores(summary: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    rows = summary[(summary["dataset"] == "bapps") & (summary["variant"] == baseline)]
+    return rows[["network", "seed", "kind", "subset", "score"]].rename(
+        columns={"score": "baseline_score"}
+    )
+
+
+def bapps_deltas(summary: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """Each trained metric's BAPPS score minus its network's baseline (same seed when evaluated).
+
+    An untrained baseline evaluated for one seed only serves every training seed of its network.
+    """
+    adapted = trained(summary[summary["dataset"] == "bapps"])
+    base = _baseline_scores(summary, baseline)
+    keys = ["network", "kind", "subset"]
+    single = base.groupby("network")["seed"].transform("nunique") == 1
+    merged = pd.concat(
+        [
+            adapted.merge(base[~single], on=[*keys, "seed"]),
+            adapted.merge(base[single].drop(columns="seed"), on=keys),
+        ],
+        ignore_index=True,
+    )
+    merged["delta"] = merged["score"] - merged["baseline_score"]
+    columns = ["network", "variant", "seed", "context", "kind", "subset", "score"]
+    order = ["network", "variant", "kind", "subset", "context", "seed"]
+    return merged[[*columns, "baseline_score", "delta"]].sort_values(order, ignore_index=True)
+
+
+def bapps_tests(deltas: pd.DataFrame, settings: StatsSettings) -> pd.DataFrame:
+    """Wilcoxon, non-inferiority and TOST of the deltas of each (network, variant, subset)."""
+    keys = ["network", "variant", "kind", "subset"]
+    records = []
+    for values, group in deltas.groupby(keys, sort=True):
+        key = dict(zip(keys, values, strict=True))
+        result = stats.non_inferiority(
+            group["delta"].to_numpy(), settings.margin, alpha=settings.alpha
+        )
+        hypothesis = (
+            f"{key['variant']} is no worse than {settings.baseline} - {settings.margin:g} "
+            f"on BAPPS {key['kind']} {key['subset']} ({key['network']})"
+        )
+        records.append({"hypothesis": hypothesis, **key, **result})
+    table = pd.DataFrame.from_records(records)
+    if table.empty:
+        return table
+    table["wilcoxon_p_holm"] = table.groupby(["network", "variant"])["wilcoxon_p"].transform(
+        lambda p: stats.correct(p, "holm")
+    )
+    return table
+
+
+def mixed_models(summary: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """score ~ variant * network + (1 | context) per context dataset and BAPPS subset.
+
+    On the context test triplets the baseline (one score per context) is a variant of the model;
+    on BAPPS only the trained variants enter (see the module docstring).
+    """
+    parts = []
+    on_context = summary[summary["dataset"] == "context"]
+    keep = [*trained(on_context)["variant"].unique(), baseline]
+    frame = on_context[on_context["variant"].isin(keep)]
+    if not frame.empty:
+        parts.append(_labelled_model(frame, "context", "2afc", "all contexts", baseline))
+    bapps = trained(summary[summary["dataset"] == "bapps"])
+    for (kind, subset), group in bapps.groupby(["kind", "subset"], sort=True):
+        parts.append(_labelled_model(group, "bapps", kind, subset, baseline))
+    if not parts:
+        return pd.DataFrame(columns=["dataset", "kind", "subset", *stats.MIXED_MODEL_COLUMNS])
+    return pd.concat(parts, ignore_index=True)
+
+
+def _labelled_model(frame, dataset: str, kind: str, subset: str, baseline: str) -> pd.DataFrame:
+    table = stats.mixed_model(frame, reference={"variant": baseline})
+    table.insert(0, "subset", subset)
+    table.insert(0, "kind", kind)
+    table.insert(0, "dataset", dataset)
+    return table
+
+
+def _context_scores(summary: pd.DataFrame) -> pd.DataFrame:
+    rows = summary[(summary["dataset"] == "context") & (summary["kind"] == "2afc")]
+    return rows[["network", "variant", "seed", "context", "score"]]
+
+
+def _difficulty_row(analysis: str, key: dict, against: str, x, y) -> dict[str, Any]:
+    rho, p, note = stats.spearman(x, y)
+    return {"analysis": analysis, **key, "against": against, "rho": rho, "p": p, "n": len(x)} | {
+        "note": note
+    }
+
+
+def context_difficulty(
+    summary: pd.DataFrame, rankings: pd.DataFrame, baseline: str
+) -> pd.DataFrame:
+    """Which contexts are hard: Spearman of per-context scores with rank distances, and agreement.
+
+    ``score_vs_rank_distance``: per (network, variant, seed), the context scores against each
+    rank distance of the context's ranking from the identity order.  ``baseline_vs_adapted``: per
+    (network, trained variant, seed), the baseline's per-context scores against the adapted ones
+    (a high rho: both find the same contexts hard).
+    """
+    scores = _context_scores(summary).merge(
+        rankings[["context", *RANK_DISTANCES]], on="context", how="left"
+    )
+    records = []
+    keys = ["network", "variant", "seed"]
+    for values, group in scores.groupby(keys, sort=True):
+        key = dict(zip(keys, values, strict=True))
+        for distance in RANK_DISTANCES:
+            records.append(
+                _difficulty_row(
+                    "score_vs_rank_distance", key, distance, group[distance], group["score"]
+                )
+            )
+    base = scores[scores["variant"] == baseline][["network", "seed", "context", "score"]]
+    for values, group in trained(scores).groupby(keys, sort=True):
+        key = dict(zip(keys, values, strict=True))
+        paired = group.merge(base, on=["network", "seed", "context"], suffixes=("", "_base"))
+        if paired.empty:
+            paired = group.merge(
+                base.drop(columns="seed"), on=["network", "context"], suffixes=("", "_base")
+            )
+        records.append(
+            _difficulty_row(
+                "baseline_vs_adapted", key, baseline, paired["score_base"], paired["score"]
+            )
+        )
+    table = pd.DataFrame.from_records(records)
+    if not table.empty:
+        table["p_holm"] = table.groupby("analysis")["p"].transform(
+            lambda p: stats.correct(p, "holm")
+        )
+    return table
+
+
+def compute_stats(
+    items: pd.DataFrame, summary: pd.DataFrame, rankings: pd.DataFrame, settings: StatsSettings
+) -> dict[str, pd.DataFrame]:
+    """Every statistics table of the study, by name (see :data:`STATS_FILES`)."""
+    deltas = bapps_deltas(summary, settings.baseline)
+    return {
+        "context_tests": context_tests(items, settings),
+        "bapps_deltas": deltas,
+        "bapps_tests": bapps_tests(deltas, settings),
+        "mixed_models": mixed_models(summary, settings.baseline),
+        "difficulty": context_difficulty(summary, rankings, settings.baseline),
+    }
+
+
+def write_stats(
+    eval_paths: Sequence[str | Path],
+    summary_path: str | Path,
+    rankings_path: str | Path,
+    out_paths: Mapping[str, str | Path],
+    settings: StatsSettings,
+) -> dict[str, pd.DataFrame]:
+    """Compute every table and write each to ``out_paths[name]`` (Parquet, atomic)."""
+    missing = set(STATS_FILES) - set(out_paths)
+    if missing:
+        raise ValueError(f"no output path for stats tables {sorted(missing)}")
+    tables = compute_stats(
+        read_context_items(eval_paths),
+        pd.read_parquet(summary_path),
+        pd.read_parquet(rankings_path),
+        settings,
+    )
+    for name, table in tables.items():
+        log.info("%s: %d rows", name, len(table))
+        io.write_parquet(table, out_paths[name])
+    return tables
