@@ -1,8 +1,9 @@
 # Config validation (before any job runs), wildcard constraints, target lists.
+from pathlib import Path
+
 import dpsim.config
-from dpsim.analysis import STATS_FILES
 from dpsim.contexts import contexts_from_config
-from dpsim.data.sources import SPLITS
+from dpsim.names import RESULT_FIGURES, SPLITS, STATS_FILES
 
 config.update(
     dpsim.config.validate_config(
@@ -94,5 +95,26 @@ def all_targets():
         *trained_eval_files(),
         *untrained_eval_files(),
         "results/summary.parquet",
-        *[f"results/stats/{name}.parquet" for name in STATS_FILES],
+        *stats_tables().values(),
+        "reports/report.html",
     ]
+
+
+def training_logs():
+    """Training log of every adapted metric of the grid."""
+    return [
+        f"results/metrics/{network}/{variant}/{context}/seed{seed}/log.parquet"
+        for network in GRID["networks"]
+        for variant in GRID["variants"]
+        if variant != "baseline"
+        for context in CONTEXTS
+        for seed in GRID["seeds"]
+    ]
+
+
+def stats_tables():
+    return {name: f"results/stats/{name}.parquet" for name in STATS_FILES}
+
+
+def figure_png(name):
+    return f"results/figures/{name}.png"

@@ -13,6 +13,7 @@ from PIL import Image
 
 from dpsim.config import validate_config
 from dpsim.data import sources
+from dpsim.names import SPLITS
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +107,7 @@ def test_folder_source_through_the_config(tmp_path):
         )
     config = validate_config({"images": {"source": "folder", "folder": {"path": str(tmp_path)}}})
     splits = sources.build_image_splits(config["images"], seed=0)
-    assert [len(splits[s]) for s in sources.SPLITS] == [13, 3, 4]
+    assert [len(splits[s]) for s in SPLITS] == [13, 3, 4]
 
 
 def test_too_few_images_to_split():
@@ -159,7 +160,7 @@ def test_svhn_in_torchvision_layout_is_resized_and_split_80_20(tmp_path, monkeyp
     _fake_svhn(tmp_path, {"train": 50, "test": 12})
     config = validate_config({"images": {"source": "svhn", "torchvision": {"root": str(tmp_path)}}})
     splits = sources.build_image_splits(config["images"], seed=0)
-    assert [len(splits[s]) for s in sources.SPLITS] == [40, 10, 12]
+    assert [len(splits[s]) for s in SPLITS] == [40, 10, 12]
     assert splits["test"].images.shape == (12, 3, 64, 64)
     original = scipy.io.loadmat(tmp_path / "test_32x32.mat")["X"][..., 0].astype(float)
     upscaled = splits["test"].images[0].transpose(1, 2, 0)[::2, ::2].astype(float)

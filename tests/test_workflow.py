@@ -19,8 +19,10 @@ from dpsim.data.pool import load_pool
 from dpsim.data.sources import embedded_images
 from dpsim.evaluate import COLUMNS as EVAL_COLUMNS
 from dpsim.metric import load_metric
+from dpsim.names import RESULT_FIGURES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from browser import inspect_page
 from lint_workflow import unexpected_lints
 
 pytestmark = pytest.mark.workflow
@@ -115,6 +117,31 @@ def test_tiny_workflow_writes_the_statistics(tiny_run):
     assert difficulty["note"].str.contains("at least 3 contexts").all()
     models = pd.read_parquet(stats / "mixed_models.parquet")
     assert set(models["dataset"]) == {"context", "bapps"}
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_tiny_workflow_ends_in_a_readable_report(tiny_run, repo):
+    for name in RESULT_FIGURES:
+        assert (tiny_run / f"results/figures/{name}.png").stat().st_size > 5_000, name
+        assert (tiny_run / f"results/figures/{name}.svg").exists(), name
+    report = tiny_run / "reports/report.html"
+    assert "Demo run" in report.read_text()
+    page = inspect_page(report, tiny_run / "report.png")
+    assert page.console_errors == [] and page.broken_images == [], page
+    assert page.empty_sections == [] and page.external_requests == [], page
+    assert page.images == len(RESULT_FIGURES) + 1
+    # The same run also gives Snakemake's own report, with every flagged figure.
+    built = snakemake(
+        repo,
+        tiny_run,
+        "--configfile",
+        str(tiny_run / "config.yaml"),
+        "--report",
+        str(tiny_run / "snakemake_report.html"),
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    assert (tiny_run / "snakemake_report.html").stat().st_size > 100_000
 
 
 @pytest.mark.slow

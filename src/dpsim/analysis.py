@@ -37,11 +37,11 @@ import pandas as pd
 import pyarrow.dataset as pads
 
 from dpsim import io, stats
+from dpsim.names import STATS_FILES
 
 log = logging.getLogger(__name__)
 
 UNTRAINED = ("baseline", "cosine", "l2", "ssim")
-STATS_FILES = ("context_tests", "bapps_deltas", "bapps_tests", "mixed_models", "difficulty")
 RANK_DISTANCES = ("kendall_distance", "footrule")
 _ITEM_COLUMNS = ["network", "variant", "context", "seed", "dataset", "kind", "subset", "item"]
 

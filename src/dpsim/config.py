@@ -140,8 +140,8 @@ def _semantic_problems(config: dict) -> Iterator[str]:
     Each check runs on its own; one that trips over a malformed value (already reported by the
     schema) is skipped, so every independent problem is still reported in the same error.
     """
-    checks = (_ranking_problems, _network_problems, _image_problems, _bapps_problems, _stats_problems)
-    for check in checks:
+    checks = (_ranking_problems, _network_problems, _image_problems, _bapps_problems)
+    for check in (*checks, _stats_problems):
         try:
             yield from list(check(config))
         except (KeyError, TypeError, AttributeError):

@@ -97,3 +97,25 @@ CLASSIFICATION_NETWORKS: tuple[str, ...] = (
     "wide_resnet101_2",
     "wide_resnet50_2",
 )
+
+#: The image splits (and pool splits) of the context triplets.
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+#: The statistics tables of results/stats/ (see dpsim.analysis).
+STATS_FILES: tuple[str, ...] = (
+    "context_tests",
+    "bapps_deltas",
+    "bapps_tests",
+    "mixed_models",
+    "difficulty",
+)
+
+#: The result figures of results/figures/ (see dpsim.pipeline.plot_result_figures).
+RESULT_FIGURES: tuple[str, ...] = (
+    "context_scores",
+    "bapps_heatmap",
+    "bapps_forest",
+    "score_vs_rank_distance",
+    "training_curves",
+    "example_triplets",
+)

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from dpsim import contexts, figures, io
+import pandas as pd
+
+from dpsim import contexts, experiment, figures, io
 from dpsim.data import bapps, bapps_fetch, fixture, pool, sources
+from dpsim.names import RESULT_FIGURES, SPLITS
 from dpsim.runtime import resolve_device
 
 log = logging.getLogger(__name__)
@@ -21,7 +25,7 @@ log = logging.getLogger(__name__)
 def prepare_images(
     images: dict, seed: int, image_paths: Sequence[str], index_paths: Sequence[str]
 ) -> None:
-    """Build the image sets of :data:`~dpsim.data.sources.SPLITS`, in that order: .npy + .parquet.
+    """Build the image sets of :data:`~dpsim.names.SPLITS`, in that order: .npy + .parquet.
 
     Args:
         images: the config's ``images`` section.
@@ -29,7 +33,7 @@ def prepare_images(
         image_paths, index_paths: one path per split for the images and their provenance.
     """
     splits = sources.build_image_splits(images, seed)
-    for split, image_path, index_path in zip(sources.SPLITS, image_paths, index_paths, strict=True):
+    for split, image_path, index_path in zip(SPLITS, image_paths, index_paths, strict=True):
         log.info("%s split: %d images from source %s", split, len(splits[split]), images["source"])
         sources.write_split(splits[split], image_path, index_path)
 
@@ -126,3 +130,60 @@ def pack_bapps(section: dict, manifest_path: str | Path, cache_dir: str | Path) 
     """Pack every BAPPS subset into memory-mapped uint8 caches at the evaluation size."""
     with io.atomic_dir(cache_dir) as temp:
         bapps.pack_all(manifest_path, temp, section["image_size"], section["workers"])
+
+
+_LOG_PATH = re.compile(
+    r"(?P<network>[^/]+)/(?P<variant>[^/]+)/(?P<context>[^/]+)/seed(?P<seed>\d+)$"
+)
+
+
+def read_training_logs(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """Training logs ``.../{network}/{variant}/{context}/seed{seed}/log.parquet``, concatenated.
+
+    The metric's network, variant and seed come from the folder names the workflow writes.
+    """
+    frames = []
+    for path in paths:
+        match = _LOG_PATH.search(Path(path).parent.as_posix())
+        if match is None:
+            raise ValueError(f"{path}: not under {{network}}/{{variant}}/{{context}}/seed{{seed}}/")
+        frame = pd.read_parquet(path)
+        frames.append(
+            frame.assign(
+                network=match["network"], variant=match["variant"], seed=int(match["seed"])
+            )
+        )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def plot_result_figures(
+    summary_path: str | Path,
+    stats_paths: dict[str, str | Path],
+    rankings_path: str | Path,
+    log_paths: Sequence[str | Path],
+    test_pool_dir: str | Path,
+    example_count: int,
+    seed: int,
+    outputs: dict[str, tuple[str | Path, str | Path]],
+) -> None:
+    """Every result figure, each to ``outputs[name] = (png, svg)`` (see :data:`RESULT_FIGURES`)."""
+    summary = pd.read_parquet(summary_path)
+    stats = {name: pd.read_parquet(path) for name, path in stats_paths.items()}
+    rankings = pd.read_parquet(rankings_path)
+    drawn = {
+        "context_scores": lambda: figures.context_scores(stats["context_tests"]),
+        "bapps_heatmap": lambda: figures.bapps_heatmap(summary),
+        "bapps_forest": lambda: figures.bapps_forest(stats["bapps_tests"], stats["bapps_deltas"]),
+        "score_vs_rank_distance": lambda: figures.score_vs_rank_distance(summary, rankings),
+        "training_curves": lambda: figures.training_curves(read_training_logs(log_paths)),
+        "example_triplets": lambda: figures.example_triplets(
+            pool.load_pool(test_pool_dir),
+            experiment.read_contexts(rankings_path),
+            example_count,
+            seed,
+        ),
+    }
+    for name in RESULT_FIGURES:
+        png, svg = outputs[name]
+        figures.save_figure(drawn[name](), png, svg)
+        log.info("figure %s -> %s", name, png)

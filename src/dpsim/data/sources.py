@@ -34,7 +34,6 @@ from dpsim.seeding import rng
 
 log = logging.getLogger(__name__)
 
-SPLITS: tuple[str, ...] = ("train", "val", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 

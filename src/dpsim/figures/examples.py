@@ -1,0 +1,116 @@
+"""Figures of images: the distortions on shared references, and example triplets with labels.
+
+They show what the study's inputs look like: what each distortion does at the drawn strengths, and
+how different contexts judge the same triplet (which distorted image a context calls closer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from dpsim import contexts as contexts_module
+from dpsim import distortions
+from dpsim.figures.common import no_data
+from dpsim.seeding import rng
+
+if TYPE_CHECKING:
+    from dpsim.contexts import Context
+    from dpsim.data.pool import Pool
+
+#: At most this many contexts are named under each triplet (more would not fit).
+MAX_CONTEXTS = 3
+
+
+def distortion_examples(images: np.ndarray, per_distortion: int, seed: int) -> plt.Figure:
+    """A grid: the top row shows reference images, each further row one distortion applied to them.
+
+    References and parameters are drawn with ``seed``; each panel is titled with its parameters.
+    """
+    generator = rng(seed, "figure", "distortion_examples")
+    count = min(per_distortion, len(images))
+    refs = np.ascontiguousarray(
+        images[np.sort(generator.choice(len(images), count, replace=False))]
+    )
+    names = distortions.DISTORTIONS
+    figure, axes = plt.subplots(
+        len(names) + 1, count, figsize=(1.9 * count, 2.0 * (len(names) + 1)), squeeze=False
+    )
+    rows = [("reference", refs, [""] * count)]
+    for index, _name in enumerate(names):
+        ids = np.full(count, index)
+        params = distortions.draw_params(generator, ids, refs.shape[-1])
+        distorted = distortions.apply_uint8(torch.from_numpy(refs), ids, params).numpy()
+        rows.append(
+            (names[index], distorted, [distortions.describe_params(index, p) for p in params])
+        )
+    for row, (label, batch, titles) in enumerate(rows):
+        for col in range(count):
+            axis = axes[row, col]
+            axis.imshow(batch[col].transpose(1, 2, 0), interpolation="nearest")
+            axis.set_xticks([])
+            axis.set_yticks([])
+            axis.set_title(titles[col].split(" (")[-1].rstrip(")"), fontsize=7)
+            if col == 0:
+                axis.set_ylabel(label, fontsize=9)
+    figure.suptitle("The six distortions applied to the same references", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def example_triplets(pool: Pool, contexts: Sequence[Context], count: int, seed: int) -> plt.Figure:
+    """Rows of triplets ref | p0 | p1, each image titled with its distortion and parameters.
+
+    Under p0 and p1 the figure names which of the first three ``contexts`` call that image the
+    closer one, so one sees that the images are shared and only the judge changes with the context.
+    Triplets are drawn without replacement from a generator seeded by ``seed``.
+    """
+    title = "Example triplets and how contexts judge them"
+    if count < 1 or len(pool) == 0:
+        return no_data("no triplets to show (empty pool or count < 1)", title)
+    generator = rng(seed, "figure", "example_triplets")
+    picks = np.sort(generator.choice(len(pool), min(count, len(pool)), replace=False))
+    shown = list(contexts)[:MAX_CONTEXTS]
+    labels = {
+        c.name: contexts_module.labels(c.ranking, pool.d0[picks], pool.d1[picks]) for c in shown
+    }
+    figure, axes = plt.subplots(len(picks), 3, figsize=(6.6, 2.6 * len(picks)), squeeze=False)
+    for row, index in enumerate(picks):
+        images = (pool.ref[index], pool.p0[index], pool.p1[index])
+        titles = (
+            f"reference (triplet {int(pool.triplet[index])})",
+            "p0: " + distortions.describe_params(int(pool.d0[index]), pool.params0[index]),
+            "p1: " + distortions.describe_params(int(pool.d1[index]), pool.params1[index]),
+        )
+        for col, (image, text) in enumerate(zip(images, titles, strict=True)):
+            axis = axes[row, col]
+            axis.imshow(image.transpose(1, 2, 0), interpolation="nearest")
+            axis.set_xticks([])
+            axis.set_yticks([])
+            axis.set_title(text, fontsize=7.5)
+            if col > 0 and shown:
+                closer = [name for name, label in labels.items() if label[row] == col - 1]
+                axis.set_xlabel(
+                    "closer for: " + (", ".join(closer) or "none of these contexts"), fontsize=8
+                )
+    figure.suptitle(title, fontsize=10)
+    figure.text(0.5, 0.005, _ranking_caption(shown), ha="center", va="bottom", fontsize=7.5)
+    caption_inches = 0.08 + 0.14 * (len(shown) + 1)
+    height = figure.get_figheight()
+    figure.tight_layout(rect=(0, caption_inches / height, 1, 1 - 0.35 / height), h_pad=2.5)
+    return figure
+
+
+def _ranking_caption(shown: Sequence[Context]) -> str:
+    """One line per context: its ranking from most similar to most changed."""
+    if not shown:
+        return "no contexts given: no judge shown"
+    lines = [f"{c.name}: {' > '.join(c.ranking)}" for c in shown]
+    return "contexts rank distortions from most similar to most changed\n" + "\n".join(lines)

@@ -1,0 +1,289 @@
+"""``reports/report.html``: the study's answers for a reader, in one self-contained file.
+
+It opens with the findings in plain sentences generated from ``results/stats``, warns in a banner
+when the run is a demo (synthetic BAPPS judgments, random-init weights, embedded images), then
+gives provenance, methods, tables, figures, software versions and the full configuration.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from dpsim import io
+from dpsim.report import findings, html
+from dpsim.report.provenance import Provenance, provenance, software_versions
+
+__all__ = ["FIGURE_TITLES", "ReportInputs", "build_report", "render_report"]
+
+FIGURE_TITLES = {
+    "context_scores": "Adapted vs. baseline on each context",
+    "bapps_heatmap": "BAPPS scores by network and variant",
+    "bapps_forest": "BAPPS change after adaptation, with the non-inferiority margin",
+    "score_vs_rank_distance": "Context score against rank distance",
+    "training_curves": "Training curves",
+    "distortion_examples": "The six distortions",
+    "example_triplets": "Example test triplets and each context's verdict",
+}
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Paths of everything the report reads (outputs of earlier rules)."""
+
+    summary: Path
+    stats: Mapping[str, Path]
+    rankings: Path
+    bapps_manifest: Path
+    figures: Mapping[str, Path]
+    captions: Mapping[str, Path] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Tables:
+    summary: pd.DataFrame
+    stats: dict[str, pd.DataFrame]
+    rankings: pd.DataFrame
+
+
+def caption_text(path: Path | None) -> str:
+    """A caption's RST (shared with ``snakemake --report``) as plain text."""
+    if path is None or not Path(path).is_file():
+        return ""
+    text = " ".join(Path(path).read_text().split())
+    return re.sub(r"``([^`]+)``|\*([^*]+)\*", lambda m: m.group(1) or m.group(2), text)
+
+
+def _figure(inputs: ReportInputs, name: str) -> str:
+    path = inputs.figures.get(name)
+    if path is None:
+        return ""
+    return html.figure(path, FIGURE_TITLES.get(name, name), caption_text(inputs.captions.get(name)))
+
+
+def _banner(origin: Provenance) -> str:
+    if not origin.is_demo:
+        return ""
+    reasons = html.bullet_list(origin.demo_reasons)
+    return (
+        '<div class="banner"><strong>Demo run: these numbers are not evidence about the '
+        "science.</strong> They show that the pipeline runs end to end, because:"
+        f"{reasons}Use <code>config/paper.yaml</code> (real BAPPS, ImageNet weights) for "
+        "results.</div>"
+    )
+
+
+def _findings_section(tables: _Tables, config: Mapping[str, Any]) -> html.Section:
+    alpha, margin = config["stats"]["alpha"], config["stats"]["margin"]
+    stats = tables.stats
+    sentences = [
+        findings.overall_share(stats["context_tests"], alpha),
+        *findings.context_findings(stats["context_tests"], alpha),
+        *findings.bapps_findings(stats["bapps_tests"], margin, alpha),
+        *findings.model_findings(stats["mixed_models"], alpha, min(config["grid"]["networks"])),
+        *findings.difficulty_findings(stats["difficulty"], alpha),
+    ]
+    body = html.bullet_list([s for s in sentences if s], "findings")
+    return html.Section("findings", "Findings", body)
+
+
+def _provenance_section(config: Mapping[str, Any], origin: Provenance) -> html.Section:
+    grid, train, pool = config["grid"], config["train"], config["pool"]["triplets"]
+    rows = [
+        ("Context images", origin.images),
+        ("Contexts", origin.contexts),
+        (
+            "Triplet pool",
+            f"train {pool['train']} x {config['pool']['train_draws']} draws, "
+            f"val {pool['val']}, test {pool['test']}",
+        ),
+        ("Networks", ", ".join(grid["networks"])),
+        ("Backbone weights", origin.weights),
+        ("Variants", ", ".join(grid["variants"])),
+        ("Seeds", ", ".join(str(s) for s in grid["seeds"])),
+        ("Training", _training_text(train)),
+        ("BAPPS", origin.bapps),
+        ("Untrained comparisons", ", ".join(config["evaluate"]["baselines"])),
+        ("Device", str(config["device"])),
+        ("Seed", str(config["seed"])),
+    ]
+    return html.Section("provenance", "Data and provenance", html.key_values(rows))
+
+
+def _training_text(train: Mapping[str, Any]) -> str:
+    chosen = {k: v for k, v in train.items() if k != "preset" and v is not None}
+    overrides = ", ".join(f"{k} {v}" for k, v in sorted(chosen.items())) or "none"
+    return f"preset {train['preset']}; overrides: {overrides}"
+
+
+def _methods_section(config: Mapping[str, Any]) -> html.Section:
+    alpha, margin = config["stats"]["alpha"], config["stats"]["margin"]
+    text = [
+        "Each adapted metric is compared with the untrained "
+        f"{config['stats']['baseline']} metric of the same network on the same held-out test "
+        "triplets of its context: an exact McNemar test on the items where exactly one metric "
+        "is right, a paired bootstrap 95% CI of the score difference, and Holm (family-wise) "
+        "and Benjamini-Hochberg (FDR) corrections across the contexts of a network.",
+        "On BAPPS, each adapted metric gives one change (adapted minus baseline score) per "
+        "subset. Across contexts and seeds these are tested with the Wilcoxon signed-rank test "
+        f"(any shift), a one-sided t-test of non-inferiority against a margin of {margin:g} "
+        "declared in the config, and TOST for equivalence within the margin. "
+        "Effect sizes are the mean change with its 95% t interval and Cohen's d_z.",
+        "A linear mixed model, score ~ variant * network + (1 | context), fitted by REML, "
+        "separates the variants and networks from how hard each context is. On BAPPS only "
+        "trained variants enter (an untrained score does not vary with the context).",
+        "Context difficulty: Spearman correlations of per-context scores with the Kendall and "
+        "footrule distances of each context's ranking from the identity order (exact "
+        "permutation p-values for up to 8 contexts), and of baseline with adapted per-context "
+        f"scores. Significance level: {alpha:g}.",
+    ]
+    return html.Section("methods", "Methods", "".join(html.paragraph(t) for t in text))
+
+
+def _context_section(inputs: ReportInputs, tables: _Tables) -> html.Section:
+    tests = tables.stats["context_tests"]
+    parts = [_figure(inputs, "context_scores")]
+    if not tests.empty:
+        share = (
+            tests.groupby(["network", "variant"])
+            .agg(
+                cases=("effect", "size"),
+                improved=("improved", "sum"),
+                improved_holm=("improved_significant", "sum"),
+                median_effect=("effect", "median"),
+                mean_adapted=("adapted_score", "mean"),
+                mean_baseline=("baseline_score", "mean"),
+            )
+            .reset_index()
+        )
+        parts.append(html.table(share))
+        columns = ["network", "variant", "context", "seed", "adapted_score", "baseline_score"]
+        columns += ["effect", "ci_low", "ci_high", "p", "p_holm", "p_bh", "improved_significant"]
+        parts.append(
+            html.collapsible(
+                f"Every test ({len(tests)} rows)",
+                html.table(tests[columns], note="Full table: results/stats/context_tests.parquet"),
+            )
+        )
+    else:
+        parts.append(html.paragraph("No adapted metric in this run."))
+    return html.Section("contexts", "Context adaptation", "".join(parts))
+
+
+def bapps_score_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Mean BAPPS score per metric (trained metrics averaged over contexts and seeds)."""
+    bapps = summary[summary["dataset"] == "bapps"]
+    if bapps.empty:
+        return pd.DataFrame()
+    wide = bapps.pivot_table(
+        index=["network", "variant"], columns=["kind", "subset"], values="score", aggfunc="mean"
+    )
+    wide.columns = [f"{kind} {subset}" for kind, subset in wide.columns]
+    return wide.reset_index()
+
+
+def _bapps_section(inputs: ReportInputs, tables: _Tables) -> html.Section:
+    tests = tables.stats["bapps_tests"]
+    columns = ["network", "variant", "kind", "subset", "n", "mean_delta", "ci_low", "ci_high"]
+    columns += ["cohens_dz", "wilcoxon_p", "wilcoxon_p_holm", "ni_p", "non_inferior", "tost_p"]
+    parts = [
+        _figure(inputs, "bapps_heatmap"),
+        html.table(bapps_score_table(tables.summary), note="2AFC: mean score; JND: mAP."),
+        _figure(inputs, "bapps_forest"),
+        html.table(tests[columns] if not tests.empty else tests, note="Margin in score units."),
+    ]
+    return html.Section("bapps", "Human perception (BAPPS)", "".join(parts))
+
+
+def _models_section(tables: _Tables) -> html.Section:
+    models = tables.stats["mixed_models"]
+    columns = ["dataset", "kind", "subset", "term", "effect", "ci_low", "ci_high", "p"]
+    columns += ["n_obs", "n_groups", "group_variance", "converged", "note"]
+    body = html.table(models[columns] if not models.empty else models)
+    return html.Section("models", "Mixed models", body)
+
+
+def _difficulty_section(inputs: ReportInputs, tables: _Tables) -> html.Section:
+    difficulty = tables.stats["difficulty"]
+    rankings = tables.rankings[["context", "order_text", "kendall_distance", "footrule"]]
+    parts = [
+        _figure(inputs, "score_vs_rank_distance"),
+        html.table(difficulty),
+        html.collapsible(f"The {len(rankings)} contexts", html.table(rankings)),
+    ]
+    return html.Section("difficulty", "Context difficulty", "".join(parts))
+
+
+def _figures_section(inputs: ReportInputs, names: Sequence[str], id_: str, title: str):
+    body = "".join(_figure(inputs, name) for name in names)
+    return html.Section(id_, title, body or html.paragraph("No figure in this run."))
+
+
+def _software_section() -> html.Section:
+    return html.Section("software", "Software", html.key_values(list(software_versions().items())))
+
+
+def _config_section(config: Mapping[str, Any]) -> html.Section:
+    text = yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=False)
+    body = html.paragraph("The validated configuration (defaults filled in):")
+    return html.Section("config", "Configuration", body + f"<pre>{html.escape(text)}</pre>")
+
+
+def _read_tables(inputs: ReportInputs) -> _Tables:
+    return _Tables(
+        summary=pd.read_parquet(inputs.summary),
+        stats={name: pd.read_parquet(path) for name, path in inputs.stats.items()},
+        rankings=pd.read_parquet(inputs.rankings),
+    )
+
+
+def render_report(
+    config: Mapping[str, Any],
+    inputs: ReportInputs,
+    extra_sections: Sequence[html.Section] = (),
+) -> str:
+    """The report as one HTML string (see the module docstring for its parts)."""
+    tables = _read_tables(inputs)
+    origin = provenance(config, json.loads(Path(inputs.bapps_manifest).read_text()))
+    sections = [
+        _findings_section(tables, config),
+        _provenance_section(config, origin),
+        _methods_section(config),
+        _context_section(inputs, tables),
+        _bapps_section(inputs, tables),
+        _models_section(tables),
+        _difficulty_section(inputs, tables),
+        *extra_sections,
+        _figures_section(inputs, ["training_curves"], "training", "Training"),
+        _figures_section(
+            inputs, ["distortion_examples", "example_triplets"], "examples", "Examples"
+        ),
+        _software_section(),
+        _config_section(config),
+    ]
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    subtitle = f"Generated {stamp} by dpsim. " + (
+        "DEMO RUN (see the banner)." if origin.is_demo else "Full inputs (see provenance)."
+    )
+    title = "dpsim: adapting a perceptual similarity metric to contexts"
+    return html.page(title, subtitle, _banner(origin), sections)
+
+
+def build_report(
+    config: Mapping[str, Any],
+    inputs: ReportInputs,
+    out_path: str | Path,
+    extra_sections: Sequence[html.Section] = (),
+) -> None:
+    """Render the report and write it atomically to ``out_path``."""
+    document = render_report(config, inputs, extra_sections)
+    with io.atomic_path(out_path) as temp:
+        Path(temp).write_text(document, encoding="utf-8")

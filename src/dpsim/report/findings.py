@@ -1,0 +1,133 @@
+"""The report's opening: the study's findings as plain sentences generated from the statistics.
+
+Every sentence is computed from ``results/stats`` (never written by hand), names the test it
+rests on, and says so when there is too little data for a claim.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+
+def format_p(p: float) -> str:
+    """A p-value as people write it: 3 significant digits, scientific below 0.001."""
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "n/a"
+    return f"{p:.1e}" if p < 0.001 else f"{p:.3g}"
+
+
+def _signed(value: float, digits: int = 3) -> str:
+    return "n/a" if math.isnan(value) else f"{value:+.{digits}f}"
+
+
+def _interval(low: float, high: float, digits: int = 3) -> str:
+    if math.isnan(low) or math.isnan(high):
+        return "CI n/a"
+    return f"95% CI [{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
+def context_findings(context_tests: pd.DataFrame, alpha: float) -> list[str]:
+    """Per (network, variant): how many contexts improved, raw and significant after Holm."""
+    if context_tests.empty:
+        return ["No adapted metric was tested on its context (no trained variant in the grid)."]
+    sentences = []
+    for (network, variant), group in context_tests.groupby(["network", "variant"], sort=True):
+        cases, improved = len(group), int(group["improved"].sum())
+        significant = int(group["improved_significant"].sum())
+        worse = int(((group["effect"] < 0) & (group["p_holm"] < alpha)).sum())
+        sentences.append(
+            f"{variant} ({network}) improved on the untrained baseline in {improved} of {cases} "
+            f"context cases, {significant} of them significantly (exact McNemar test, "
+            f"Holm-adjusted p < {alpha:g}); {worse} got significantly worse. Median change "
+            f"in context 2AFC score: {_signed(float(group['effect'].median()))}."
+        )
+    return sentences
+
+
+def overall_share(context_tests: pd.DataFrame, alpha: float) -> str:
+    """The paper's headline: the share of (network, variant, context, seed) cases improved."""
+    if context_tests.empty:
+        return ""
+    cases = len(context_tests)
+    improved = context_tests["improved"].mean() * 100
+    significant = context_tests["improved_significant"].mean() * 100
+    return (
+        f"Over all {cases} adapted cases (network x variant x context x seed), {improved:.0f}% "
+        f"improved on their context and {significant:.0f}% significantly "
+        f"(Holm-adjusted p < {alpha:g})."
+    )
+
+
+def bapps_findings(bapps_tests: pd.DataFrame, margin: float, alpha: float) -> list[str]:
+    """Per (network, variant): on how many BAPPS subsets adaptation was shown non-inferior."""
+    if bapps_tests.empty:
+        return ["No BAPPS comparison was possible (no adapted metric or no baseline)."]
+    sentences = []
+    for (network, variant), group in bapps_tests.groupby(["network", "variant"], sort=True):
+        shown = int(group["non_inferior"].sum())
+        worst = group.loc[group["mean_delta"].idxmin()]
+        sentence = (
+            f"On BAPPS, {variant} ({network}) was shown non-inferior to the baseline within a "
+            f"margin of {margin:g} on {shown} of {len(group)} subsets (one-sided t-test, "
+            f"alpha {alpha:g}, n = {int(group['n'].max())} contexts x seeds); its largest mean "
+            f"change was {_signed(float(worst['mean_delta']), 4)} on {worst['kind']} "
+            f"{worst['subset']} ({_interval(worst['ci_low'], worst['ci_high'], 4)})."
+        )
+        if shown < len(group):
+            failed = group[~group["non_inferior"]]
+            names = ", ".join(f"{r.kind} {r.subset}" for r in failed.itertuples())
+            sentence += f" Non-inferiority could not be shown on: {names}."
+        sentences.append(sentence)
+    return sentences
+
+
+def model_findings(mixed_models: pd.DataFrame, alpha: float, reference_network: str) -> list[str]:
+    """The mixed model's variant effects on the context test triplets (vs. the baseline)."""
+    if mixed_models.empty:
+        return []
+    on_context = mixed_models[mixed_models["dataset"] == "context"]
+    failed = on_context[on_context["term"] == "(model)"]
+    if not failed.empty:
+        return [f"The mixed model on context scores was not fitted: {failed['note'].iloc[0]}."]
+    sentences = []
+    for row in on_context[on_context["term"].str.fullmatch(r"variant\[T\.[a-z]+\]")].itertuples():
+        variant = row.term.split("T.")[1].rstrip("]")
+        verdict = "significant" if row.p < alpha else "not significant"
+        sentences.append(
+            f"The mixed model (score ~ variant * network + (1 | context)) puts the effect of "
+            f"{variant} on context 2AFC score, relative to the baseline for "
+            f"{reference_network} (the reference level), at "
+            f"{_signed(row.effect)} ({_interval(row.ci_low, row.ci_high)}, p = {format_p(row.p)}"
+            f", {verdict})."
+        )
+    return sentences
+
+
+def difficulty_findings(difficulty: pd.DataFrame, alpha: float) -> list[str]:
+    """Whether rank distance explains context difficulty, and baseline/adapted agreement."""
+    if difficulty.empty:
+        return []
+    kendall = difficulty[
+        (difficulty["analysis"] == "score_vs_rank_distance")
+        & (difficulty["against"] == "kendall_distance")
+    ]
+    if kendall["rho"].isna().all():
+        note = kendall["note"].iloc[0] if len(kendall) else "no context scores"
+        return [f"Context difficulty was not related to rank distance: {note}."]
+    defined = kendall.dropna(subset=["rho"])
+    significant = int((defined["p"] < alpha).sum())
+    sentences = [
+        f"Context scores and the contexts' Kendall distance from the identity order: median "
+        f"Spearman rho {defined['rho'].median():+.2f} over {len(defined)} metrics, {significant} "
+        f"with p < {alpha:g} (exact permutation p-values for up to 8 contexts)."
+    ]
+    agreement = difficulty[difficulty["analysis"] == "baseline_vs_adapted"].dropna(subset=["rho"])
+    if len(agreement):
+        sentences.append(
+            f"Do baseline and adapted metrics find the same contexts hard? Median Spearman rho "
+            f"between their per-context scores: {agreement['rho'].median():+.2f} "
+            f"({len(agreement)} adapted metrics)."
+        )
+    return sentences

@@ -1,0 +1,208 @@
+"""The HTML report: findings computed from the statistics, provenance, self-containment, and a
+headless-Chromium check of the page a reader opens."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+from browser import inspect_page
+
+from dpsim import io, report
+from dpsim.config import validate_config
+from dpsim.figures import save_figure
+from dpsim.names import STATS_FILES
+from dpsim.report import findings
+from dpsim.report.provenance import provenance
+
+
+def _context_tests() -> pd.DataFrame:
+    effects = [0.10, 0.05, -0.02, 0.08]
+    p_holm = [0.001, 0.20, 0.01, 0.03]
+    return pd.DataFrame(
+        {
+            "network": "alexnet",
+            "variant": "lin",
+            "context": [f"c{i:03d}" for i in range(4)],
+            "seed": 0,
+            "effect": effects,
+            "ci_low": [e - 0.03 for e in effects],
+            "ci_high": [e + 0.03 for e in effects],
+            "p": [p / 2 for p in p_holm],
+            "p_holm": p_holm,
+            "p_bh": p_holm,
+            "n": 200,
+            "improved": [e > 0 for e in effects],
+            "improved_significant": [
+                e > 0 and p < 0.05 for e, p in zip(effects, p_holm, strict=True)
+            ],
+            "adapted_score": [0.7 + e for e in effects],
+            "baseline_score": 0.7,
+            "hypothesis": "h",
+            "statistic": 1.0,
+        }
+    )
+
+
+def test_context_findings_count_improvements_by_hand() -> None:
+    (sentence,) = findings.context_findings(_context_tests(), alpha=0.05)
+    # Improved: c000, c001, c003 (3 of 4); significant after Holm: c000, c003; worse: c002.
+    assert "lin (alexnet) improved on the untrained baseline in 3 of 4 context cases" in sentence
+    assert "2 of them significantly" in sentence
+    assert "1 got significantly worse" in sentence
+    assert "Median change in context 2AFC score: +0.065" in sentence  # median(.1,.05,-.02,.08)
+    share = findings.overall_share(_context_tests(), alpha=0.05)
+    assert "Over all 4 adapted cases" in share and "75% improved" in share and "50% sig" in share
+
+
+def test_bapps_findings_name_the_subsets_that_failed() -> None:
+    tests = pd.DataFrame(
+        {
+            "network": "vgg16",
+            "variant": "tune",
+            "kind": ["2afc", "jnd"],
+            "subset": ["traditional", "cnn"],
+            "n": 10,
+            "mean_delta": [-0.001, -0.03],
+            "ci_low": [-0.004, -0.05],
+            "ci_high": [0.002, -0.01],
+            "non_inferior": [True, False],
+        }
+    )
+    (sentence,) = findings.bapps_findings(tests, margin=0.02, alpha=0.05)
+    assert "non-inferior to the baseline within a margin of 0.02 on 1 of 2 subsets" in sentence
+    assert "largest mean change was -0.0300 on jnd cnn" in sentence
+    assert "could not be shown on: jnd cnn" in sentence
+
+
+def test_format_p() -> None:
+    assert findings.format_p(0.0123456) == "0.0123"
+    assert findings.format_p(0.00001234) == "1.2e-05"
+    assert findings.format_p(float("nan")) == "n/a"
+
+
+def _config(**changes) -> dict:
+    return validate_config(changes)
+
+
+def test_provenance_flags_every_demo_input() -> None:
+    demo = provenance(_config(), {"source": "fixture", "fixture": {"synthetic_judgments": True}})
+    assert demo.is_demo and len(demo.demo_reasons) == 3
+    assert "SYNTHETIC" in demo.bapps and "RANDOM" in demo.weights
+    real = provenance(
+        _config(images={"source": "stl10"}, grid={"weights": "imagenet"}),
+        {"source": "download", "root": "/data/bapps"},
+    )
+    assert not real.is_demo
+    assert "ImageNet" in real.weights and "STL10" in real.images
+
+
+def _summary() -> pd.DataFrame:
+    rows = []
+    for variant, context, score in (
+        ("baseline", "all", 0.70),
+        ("lin", "c000", 0.71),
+        ("lin", "c001", 0.69),
+    ):
+        for subset in ("traditional", "cnn"):
+            rows.append(("alexnet", variant, context, 0, "bapps", "2afc", subset, score, 50))
+    for context in ("c000", "c001"):
+        rows.append(("alexnet", "baseline", context, 0, "context", "2afc", context, 0.6, 50))
+        rows.append(("alexnet", "lin", context, 0, "context", "2afc", context, 0.7, 50))
+    columns = ["network", "variant", "context", "seed", "dataset", "kind", "subset", "score", "n"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _report_inputs(tmp_path, manifest: dict) -> report.ReportInputs:
+    from dpsim import analysis
+
+    summary = _summary()
+    rankings = pd.DataFrame(
+        {
+            "context": ["c000", "c001"],
+            "order": [["rotate", "translate", "darken", "color", "blur", "zoom_in"]] * 2,
+            "order_text": ["a", "b"],
+            "kendall_distance": [0, 3],
+            "footrule": [0, 4],
+        }
+    )
+    settings = analysis.StatsSettings(bootstrap_samples=100)
+    tables = {
+        "context_tests": _context_tests(),
+        "bapps_deltas": analysis.bapps_deltas(summary, "baseline"),
+        "mixed_models": analysis.mixed_models(summary, "baseline"),
+        "difficulty": analysis.context_difficulty(summary, rankings, "baseline"),
+    }
+    tables["bapps_tests"] = analysis.bapps_tests(tables["bapps_deltas"], settings)
+    paths = {}
+    for name in STATS_FILES:
+        paths[name] = tmp_path / f"{name}.parquet"
+        io.write_parquet(tables[name], paths[name])
+    io.write_parquet(summary, tmp_path / "summary.parquet")
+    io.write_parquet(rankings, tmp_path / "rankings.parquet")
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    figure, axis = plt.subplots(figsize=(2, 2))
+    axis.plot([0, 1], [0, 1])
+    save_figure(figure, tmp_path / "plot.png")
+    (tmp_path / "bapps_heatmap.rst").write_text("A heatmap of ``scores`` per *subset*.\n")
+    return report.ReportInputs(
+        summary=tmp_path / "summary.parquet",
+        stats=paths,
+        rankings=tmp_path / "rankings.parquet",
+        bapps_manifest=tmp_path / "manifest.json",
+        figures={"bapps_heatmap": tmp_path / "plot.png", "training_curves": tmp_path / "plot.png"},
+        captions={"bapps_heatmap": tmp_path / "bapps_heatmap.rst"},
+    )
+
+
+def test_report_is_self_contained_and_warns_on_a_demo(tmp_path) -> None:
+    inputs = _report_inputs(tmp_path, {"source": "fixture", "fixture": {"synthetic_judgments": 1}})
+    out = tmp_path / "report.html"
+    report.build_report(_config(), inputs, out)
+    text = out.read_text()
+    assert 'class="banner"' in text and "SYNTHETIC judgments" in text
+    assert not re.search(r"(src|href)=\"(https?:)?//", text), "the report must not fetch anything"
+    assert text.count("data:image/png;base64,") == 2
+    assert "A heatmap of scores per subset." in text  # the RST caption as plain text
+    findings_section = text.split('id="findings"')[1].split("</section>")[0]
+    assert "3 of 4 context cases" in findings_section
+    assert "torch" in text and "margin: 0.02" in text  # software versions and the config
+
+
+def test_report_without_demo_inputs_has_no_banner(tmp_path) -> None:
+    inputs = _report_inputs(tmp_path, {"source": "download", "root": "/data/bapps"})
+    config = _config(images={"source": "stl10"}, grid={"weights": "imagenet"})
+    html_text = report.render_report(config, inputs)
+    assert 'class="banner"' not in html_text and "Full inputs" in html_text
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_report_in_headless_chromium(tmp_path) -> None:
+    inputs = _report_inputs(tmp_path, {"source": "fixture"})
+    out = tmp_path / "report.html"
+    report.build_report(_config(), inputs, out)
+    page = inspect_page(out, tmp_path / "report.png")
+    assert page.console_errors == [] and page.broken_images == []
+    assert page.external_requests == [] and page.empty_sections == []
+    assert page.images == 2 and "findings" in page.sections
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_browser_check_catches_a_broken_page(tmp_path) -> None:
+    bad = tmp_path / "bad.html"
+    bad.write_text(
+        "<html><body><section id='a'><h2>A</h2></section>"
+        "<img src='data:image/png;base64,AAAA' alt='broken'>"
+        "<script>console.error('boom')</script></body></html>"
+    )
+    page = inspect_page(bad, tmp_path / "bad.png")
+    assert page.console_errors == ["boom"]
+    assert page.broken_images == ["broken"]
+    assert page.empty_sections == ["a"]
+    assert page.images == 1
