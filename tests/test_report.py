@@ -170,6 +170,7 @@ def test_report_is_self_contained_and_warns_on_a_demo(tmp_path) -> None:
     findings_section = text.split('id="findings"')[1].split("</section>")[0]
     assert "3 of 4 context cases" in findings_section
     assert "torch" in text and "margin: 0.02" in text  # software versions and the config
+    assert "Not shown: this run scored the BAPPS fixture" in text
 
 
 def test_report_without_demo_inputs_has_no_banner(tmp_path) -> None:
@@ -177,6 +178,8 @@ def test_report_without_demo_inputs_has_no_banner(tmp_path) -> None:
     config = _config(images={"source": "stl10"}, grid={"weights": "imagenet"})
     html_text = report.render_report(config, inputs)
     assert 'class="banner"' not in html_text and "Full inputs" in html_text
+    # Real BAPPS, but the toy summary lacks the six val subsets: the section says so.
+    assert "No metric of this run has a published counterpart" in html_text
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -225,3 +226,16 @@ def test_repository_workflow_passes_the_lint_checker(repo):
         cwd=repo,
     )
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.slow
+def test_paper_config_dry_run_lists_the_full_grid(tmp_path, repo):
+    config = repo / "config" / "paper.yaml"
+    run = snakemake(repo, tmp_path, "-n", "--configfile", str(config))
+    assert run.returncode == 0, run.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", run.stdout, flags=re.MULTILINE))
+    # 5 networks x (tune, scratch) x 100 contexts; lin trains all contexts of a network at once.
+    assert counts["adapt_direct"] == "1000" and counts["adapt_lin_all_contexts"] == "5"
+    assert counts["evaluate_trained"] == "15"  # 5 networks x 3 variants, all contexts per job
+    assert counts["evaluate_untrained"] == "12"  # (baseline, cosine) x 5 networks + L2 + SSIM
+    assert counts["pool_draw"] == "12" and counts["bapps_download"] == "1"

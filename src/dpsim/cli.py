@@ -6,6 +6,7 @@ Examples::
     dpsim distance a.png b.png --weights random --layers
     dpsim distance a.png b.png --metric results/metrics/alexnet/lin/c000/seed0.pt
     dpsim check-config config/config.yaml
+    dpsim preflight config/config.yaml               # network, GPU, disk: ready for a long run?
     dpsim info
     dpsim rankings --count 100 --distinct
 """
@@ -30,6 +31,19 @@ def _check_config(args: argparse.Namespace) -> int:
 
         print(yaml.safe_dump(config, sort_keys=False), end="")
     return 0
+
+
+def _preflight(args: argparse.Namespace) -> int:
+    from dpsim.preflight import run_preflight
+
+    checks = run_preflight(load_config(args.config), workdir=args.workdir, timeout=args.timeout)
+    for check in checks:
+        if check.failed:
+            print(f"failed: {check.name}: {check.message}", file=sys.stderr)
+        else:
+            tag = " (warning)" if check.level == "warning" else ""
+            print(f"ok: {check.name}{tag}: {check.message}")
+    return 3 if any(check.failed for check in checks) else 0
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -126,6 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("config", help="YAML config file, e.g. config/config.yaml")
     check.add_argument("--show", action="store_true", help="print the config with defaults filled")
     check.set_defaults(run=_check_config)
+
+    preflight = commands.add_parser(
+        "preflight", help="check network, GPU and disk for a run (exit 3 when a check fails)"
+    )
+    preflight.add_argument("config", help="YAML config file, e.g. config/config.yaml")
+    preflight.add_argument("--workdir", default=".", help="folder the run works in (.)")
+    preflight.add_argument(
+        "--timeout", type=float, default=3.0, help="seconds to wait for each host (3)"
+    )
+    preflight.set_defaults(run=_preflight)
 
     info = commands.add_parser("info", help="list distortions, networks, taps, offline weights")
     info.add_argument(

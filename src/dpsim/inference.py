@@ -29,9 +29,11 @@ def to_signed(images: np.ndarray, device: str) -> torch.Tensor:
 
 
 def prepare(model: torch.nn.Module, device: str) -> torch.nn.Module:
-    """Move ``model`` to ``device`` in eval mode, channels-last (cuDNN autotuning on CUDA)."""
-    if device.startswith("cuda"):
-        torch.backends.cudnn.benchmark = True
+    """Move ``model`` to ``device`` in eval mode, channels-last.
+
+    cuDNN autotuning stays off (see :func:`dpsim.runtime.resolve_device`): on an H100 its
+    one-off search took longer than the jobs it would speed up.
+    """
     return model.to(device).eval().to(memory_format=torch.channels_last)
 
 

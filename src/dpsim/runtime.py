@@ -41,7 +41,9 @@ def resolve_device(requested: str = "auto") -> str:
                 f"device {choice!r} was requested but CUDA is not available here; "
                 "set device: auto or cpu in the config (or DPSIM_DEVICE=cpu)"
             )
-        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its kernels
+        # No cuDNN autotuning: measured on an H100 (scripts/gpu_job_timing.py), it cost 8-19 s
+        # per tune job at the paper's sizes and saved < 0.1 s per epoch afterwards.
+        torch.backends.cudnn.benchmark = False
     return choice
 
 

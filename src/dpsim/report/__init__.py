@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from dpsim import io
+from dpsim import io, published
 from dpsim.report import findings, html
 from dpsim.report.provenance import Provenance, provenance, software_versions
 
@@ -227,6 +227,32 @@ def _figures_section(inputs: ReportInputs, names: Sequence[str], id_: str, title
     return html.Section(id_, title, body or html.paragraph("No figure in this run."))
 
 
+def _published_section(
+    config: Mapping[str, Any], tables: _Tables, manifest: Mapping[str, Any]
+) -> html.Section:
+    title = "Comparison with published numbers"
+    if not published.comparable(manifest):
+        text = (
+            "Not shown: this run scored the BAPPS fixture, whose judgments are synthetic; the "
+            "published LPIPS figures are on human judgments. Runs on the real BAPPS (bapps.source "
+            "download or local) put their scores here beside the published table."
+        )
+        return html.Section("published", title, html.paragraph(text))
+    table = published.comparison_table(tables.summary, config["grid"]["weights"])
+    note = (
+        f"Published: {published.SOURCE}. Ours: mean of the six val subsets' 2AFC scores "
+        "(and item-weighted), in percent. Humans: "
+        + ", ".join(f"{k} {v}" for k, v in published.HUMAN_2AFC.items())
+        + "."
+    )
+    empty = "No metric of this run has a published counterpart on all six val subsets."
+    return html.Section(
+        "published",
+        title,
+        html.table(table, note=note) if len(table) else html.paragraph(empty + " " + note),
+    )
+
+
 def _software_section() -> html.Section:
     return html.Section("software", "Software", html.key_values(list(software_versions().items())))
 
@@ -252,13 +278,15 @@ def render_report(
 ) -> str:
     """The report as one HTML string (see the module docstring for its parts)."""
     tables = _read_tables(inputs)
-    origin = provenance(config, json.loads(Path(inputs.bapps_manifest).read_text()))
+    manifest = json.loads(Path(inputs.bapps_manifest).read_text())
+    origin = provenance(config, manifest)
     sections = [
         _findings_section(tables, config),
         _provenance_section(config, origin),
         _methods_section(config),
         _context_section(inputs, tables),
         _bapps_section(inputs, tables),
+        _published_section(config, tables, manifest),
         _models_section(tables),
         _difficulty_section(inputs, tables),
         *extra_sections,
