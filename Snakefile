@@ -17,6 +17,7 @@ include: "rules/contexts.smk"
 include: "rules/adapt.smk"
 include: "rules/evaluate.smk"
 include: "rules/analysis.smk"
+include: "rules/readout.smk"
 include: "rules/report.smk"
 
 

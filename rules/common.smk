@@ -3,7 +3,7 @@ from pathlib import Path
 
 import dpsim.config
 from dpsim.contexts import contexts_from_config
-from dpsim.names import RESULT_FIGURES, SPLITS, STATS_FILES
+from dpsim.names import READOUT_FIGURES, RESULT_FIGURES, SPLITS, STATS_FILES
 
 config.update(
     dpsim.config.validate_config(
@@ -96,6 +96,7 @@ def all_targets():
         *untrained_eval_files(),
         "results/summary.parquet",
         *stats_tables().values(),
+        *readout_outputs(),
         "reports/report.html",
     ]
 
@@ -118,3 +119,27 @@ def stats_tables():
 
 def figure_png(name):
     return f"results/figures/{name}.png"
+
+
+READOUT = config["readout"]
+
+
+def readout_files():
+    return [
+        f"results/readout/{network}/{weights}.parquet"
+        for network in READOUT["networks"]
+        for weights in READOUT["weights"]
+    ]
+
+
+def readout_outputs():
+    """The readout study's summary and figures (nothing when no network is listed)."""
+    if not READOUT["networks"]:
+        return []
+    return ["results/readout/summary.parquet", *map(figure_png, READOUT_FIGURES)]
+
+
+def mos_fixture_input():
+    """The generated MOS fixture when a MOS set of the config is the fixture."""
+    used = any(entry["format"] == "fixture" for entry in config["mos"]["sets"])
+    return ["results/mos/fixture"] if used and READOUT["networks"] else []

@@ -8,11 +8,13 @@ rule report:
         rankings="results/contexts/rankings.parquet",
         bapps_manifest="results/bapps/manifest.json",
         figures=[figure_png(name) for name in (*RESULT_FIGURES, "distortion_examples")],
+        readout=readout_outputs(),
     output:
         "reports/report.html",
     params:
         config=config,
         figures=[*RESULT_FIGURES, "distortion_examples"],
+        readout_figures=list(READOUT_FIGURES) if READOUT["networks"] else [],
         captions=str(Path(workflow.basedir) / "reports" / "captions"),
     log:
         "logs/report/report.log",

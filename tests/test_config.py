@@ -135,6 +135,13 @@ def test_stats_baseline_must_be_evaluated():
     assert "stats.margin" in _error({"stats": {"margin": -0.1}})
 
 
+def test_readout_and_mos_sections_are_checked():
+    message = _error({"readout": {"networks": ["alexnett"]}, "mos": {"sets": [{"format": "csv"}]}})
+    assert "readout.networks[0]: 'alexnett'" in message and "did you mean 'alexnet'" in message
+    assert "mos.sets[0]: format 'csv' needs a `path`" in message
+    assert "is not one of" in _error({"readout": {"descriptors": ["median"]}})
+
+
 def test_network_names_equal_torchvisions_list():
     import torchvision.models
 

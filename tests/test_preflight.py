@@ -345,3 +345,17 @@ def test_cli_preflight_on_a_bad_config_returns_2(tmp_path, capsys):
     path.write_text("device: gpu\n")
     assert cli.main(["preflight", str(path)]) == 2
     assert "device" in capsys.readouterr().err
+
+
+def test_readout_study_imagenet_weights_are_checked_too(tmp_path, monkeypatch):
+    monkeypatch.setattr(backbones, "_host_reachable", lambda url, timeout=0: False)
+    config = _config(
+        grid={"weights": "random", "weights_dir": str(tmp_path / "torch")},
+        readout={"networks": ["mobilenet_v3_small"], "weights": ["random", "imagenet"]},
+    )
+    checks = run_preflight(config, tmp_path, 1.0)
+    check = _check(checks, "weights mobilenet_v3_small")
+    assert check.failed and "mobilenet_v3_small" in check.message
+    random_only = _config(readout={"networks": ["mobilenet_v3_small"], "weights": ["random"]})
+    names = [c.name for c in run_preflight(random_only, tmp_path, 1.0)]
+    assert "weights mobilenet_v3_small" not in names

@@ -15,7 +15,7 @@ from dpsim import io, report
 from dpsim.config import validate_config
 from dpsim.figures import save_figure
 from dpsim.names import STATS_FILES
-from dpsim.report import findings
+from dpsim.report import findings, readout_study
 from dpsim.report.provenance import provenance
 
 
@@ -209,3 +209,39 @@ def test_the_browser_check_catches_a_broken_page(tmp_path) -> None:
     assert page.broken_images == ["broken"]
     assert page.empty_sections == ["a"]
     assert page.images == 1
+
+
+def _readout_rows() -> pd.DataFrame:
+    rows = []
+    for network, scores in (("alexnet", (0.70, 0.60, 0.65)), ("vgg16", (0.74, 0.75, 0.72))):
+        all_layers, first, second = scores
+        for layers, index, score in (("all", -1, all_layers), ("a", 0, first), ("b", 1, second)):
+            for weighting, shift in (("unit", 0.0), ("learned", 0.01)):
+                rows.append(
+                    {
+                        "network": network,
+                        "weights": "random",
+                        "descriptor": "spatial",
+                        "weighting": weighting,
+                        "layers": layers,
+                        "layer_index": index,
+                        "n_layers": 2,
+                        "dataset": "bapps",
+                        "kind": "2afc",
+                        "subset": "traditional",
+                        "score": score + shift,
+                        "n": 10,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_readout_findings_by_hand() -> None:
+    table = _readout_rows()
+    # alexnet: all 0.70 beats its best single layer (b, 0.65); vgg16: layer a 0.75 beats all 0.74.
+    sentence = readout_study.layers_finding(table)
+    assert "for 1 of 2 networks" in sentence
+    assert "alexnet (random) b; vgg16 (random) a" in sentence
+    weighting = readout_study.weighting_finding(table)
+    assert "beat unit weights in 2 of 2" in weighting and "median change +0.0100" in weighting
+    assert "spatial 0.720" in readout_study.best_descriptor(table)  # mean of 0.70 and 0.74

@@ -20,7 +20,7 @@ from dpsim.data.pool import load_pool
 from dpsim.data.sources import embedded_images
 from dpsim.evaluate import COLUMNS as EVAL_COLUMNS
 from dpsim.metric import load_metric
-from dpsim.names import RESULT_FIGURES
+from dpsim.names import READOUT_FIGURES, RESULT_FIGURES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from browser import inspect_page
@@ -121,6 +121,33 @@ def test_tiny_workflow_writes_the_statistics(tiny_run):
 
 
 @pytest.mark.slow
+def test_tiny_workflow_runs_the_readout_study(tiny_run):
+    table = pd.read_parquet(tiny_run / "results/readout/summary.parquet")
+    # alexnet x random: 2 descriptors x 2 weightings x (all + 4 taps) x (2 + 2 BAPPS + 1 MOS).
+    assert len(table) == 2 * 2 * 5 * 5
+    assert set(table["kind"]) == {"2afc", "jnd", "mos"}
+    fixture = pd.read_csv(tiny_run / "results/mos/fixture/mos.csv")
+    assert len(fixture) == 12
+    # The readout's (spatial, unit, all layers) row is the untrained baseline's score.
+    summary = pd.read_parquet(tiny_run / "results/summary.parquet")
+    base = summary[(summary["variant"] == "baseline") & (summary["dataset"] == "bapps")]
+    mine = table[
+        (table["descriptor"] == "spatial")
+        & (table["weighting"] == "unit")
+        & (table["layers"] == "all")
+        & (table["dataset"] == "bapps")
+    ]
+    merged = base.merge(mine, on=["kind", "subset"], suffixes=("_eval", "_readout"))
+    assert len(merged) == 4
+    two_afc = merged[merged["kind"] == "2afc"]
+    assert np.allclose(two_afc["score_eval"], two_afc["score_readout"], atol=1e-6)
+    # JND mAP ranks 10 pairs by distance: float noise between the two code paths (features of a
+    # pair in one batch or two) can swap near-equal distances, moving mAP by a step of ~0.02.
+    jnd = merged[merged["kind"] == "jnd"]
+    assert np.allclose(jnd["score_eval"], jnd["score_readout"], atol=0.05)
+
+
+@pytest.mark.slow
 @pytest.mark.browser
 def test_tiny_workflow_ends_in_a_readable_report(tiny_run, repo):
     for name in RESULT_FIGURES:
@@ -131,7 +158,8 @@ def test_tiny_workflow_ends_in_a_readable_report(tiny_run, repo):
     page = inspect_page(report, tiny_run / "report.png")
     assert page.console_errors == [] and page.broken_images == [], page
     assert page.empty_sections == [] and page.external_requests == [], page
-    assert page.images == len(RESULT_FIGURES) + 1
+    assert page.images == len(RESULT_FIGURES) + 1 + len(READOUT_FIGURES)
+    assert "readout" in page.sections
     # The same run also gives Snakemake's own report, with every flagged figure.
     built = snakemake(
         repo,

@@ -108,6 +108,11 @@ LAYER_TAPS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "resnet18": {"study": ("relu", "layer1", "layer2", "layer4")},
     "resnet50": {"study": ("relu", "layer1", "layer2", "layer4")},
+    # Modern classifiers for the readout study (ours, not the paper's): one tap per stage at
+    # strides 4, 8, 16 and 32, the depth spread of the study's taps.
+    "mobilenet_v3_small": {"study": ("features.1", "features.3", "features.8", "features.12")},
+    "efficientnet_b0": {"study": ("features.2", "features.3", "features.5", "features.7")},
+    "convnext_tiny": {"study": ("features.1", "features.3", "features.5", "features.7")},
 }
 
 #: The torchvision weights used for ``weights="imagenet"`` (those of the LPIPS paper and study).

@@ -141,7 +141,7 @@ def _semantic_problems(config: dict) -> Iterator[str]:
     schema) is skipped, so every independent problem is still reported in the same error.
     """
     checks = (_ranking_problems, _network_problems, _image_problems, _bapps_problems)
-    for check in (*checks, _stats_problems):
+    for check in (*checks, _stats_problems, _readout_problems, _mos_problems):
         try:
             yield from list(check(config))
         except (KeyError, TypeError, AttributeError):
@@ -191,6 +191,24 @@ def _stats_problems(config: dict) -> Iterator[str]:
             f"stats.baseline: {baseline!r} is the comparison of every test but is not evaluated; "
             f"add it to evaluate.baselines (now {config['evaluate']['baselines']})"
         )
+
+
+def _readout_problems(config: dict) -> Iterator[str]:
+    for index, name in enumerate(config["readout"]["networks"]):
+        if name not in CLASSIFICATION_NETWORKS:
+            yield f"readout.networks[{index}]: {describe_network(name)}"
+
+
+def _mos_problems(config: dict) -> Iterator[str]:
+    for index, entry in enumerate(config["mos"]["sets"]):
+        if entry["format"] != "fixture" and not entry.get("path"):
+            yield (
+                f"mos.sets[{index}]: format {entry['format']!r} needs a `path` "
+                "(the CSV file, or the dataset's folder for kadid10k / tid2013)"
+            )
+    fixtures = [e for e in config["mos"]["sets"] if e["format"] == "fixture"]
+    if len(fixtures) > 1:
+        yield "mos.sets: the fixture is listed more than once"
 
 
 def describe_network(name: str) -> str:

@@ -24,8 +24,13 @@ def signed(images: torch.Tensor) -> torch.Tensor:
 
 
 def to_signed(images: np.ndarray, device: str) -> torch.Tensor:
-    """uint8 array ``(..., 3, H, W)`` -> float32 in [-1, 1] on ``device``."""
-    return signed(torch.from_numpy(np.ascontiguousarray(images)).to(device, non_blocking=True))
+    """uint8 array ``(..., 3, H, W)`` -> float32 in [-1, 1] on ``device``.
+
+    Read-only inputs (memory maps, frozen arrays) are copied batch by batch: torch cannot wrap
+    them without a warning about undefined behaviour on write.
+    """
+    batch = np.require(images, requirements=["C_CONTIGUOUS", "WRITEABLE"])
+    return signed(torch.from_numpy(batch).to(device, non_blocking=True))
 
 
 def prepare(model: torch.nn.Module, device: str) -> torch.nn.Module:

@@ -119,3 +119,24 @@ RESULT_FIGURES: tuple[str, ...] = (
     "training_curves",
     "example_triplets",
 )
+
+#: The readout study's figures (see dpsim.pipeline.plot_readout_figures).
+READOUT_FIGURES: tuple[str, ...] = ("readout_depth", "readout_heatmap")
+
+#: Columns of the readout study's table (see dpsim.readout).
+READOUT_COLUMNS: tuple[str, ...] = (
+    "network",
+    "weights",
+    "descriptor",
+    "weighting",
+    "layers",
+    "layer_index",
+    "n_layers",
+    "dataset",
+    "kind",
+    "subset",
+    "score",
+    "n",
+    "krocc",
+    "plcc",
+)

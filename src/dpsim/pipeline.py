@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpsim import contexts, experiment, figures, io
-from dpsim.data import bapps, bapps_fetch, fixture, pool, sources
+from dpsim import contexts, experiment, figures, io, readout
+from dpsim.data import bapps, bapps_fetch, fixture, mos, mos_fixture, pool, sources
 from dpsim.names import RESULT_FIGURES, SPLITS
 from dpsim.runtime import resolve_device
+from dpsim.train import TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -187,3 +188,80 @@ def plot_result_figures(
         png, svg = outputs[name]
         figures.save_figure(drawn[name](), png, svg)
         log.info("figure %s -> %s", name, png)
+
+
+# ---------------------------------------------------------------- the readout study
+
+
+def make_mos_fixture(pairs: int, seed: int, images_path: str | Path, out_dir: str | Path) -> None:
+    """The offline MOS set (synthetic scores) from the test images."""
+    images = sources.read_split_images(images_path)
+    mos_fixture.write_mos_fixture(out_dir, images, pairs, seed)
+
+
+def mos_sets(section: dict, fixture_dir: str | Path | None) -> list[mos.MosSet]:
+    """The MOS sets of the config's ``mos`` section (the fixture read from ``fixture_dir``)."""
+    chosen = []
+    for entry in section["sets"]:
+        spec = dict(entry)
+        if spec["format"] == "fixture":
+            spec["path"] = str(fixture_dir)
+        chosen.append(mos.read_mos_set(spec))
+    return chosen
+
+
+def readout_settings(section: dict, seed: int) -> readout.ReadoutSettings:
+    """The readout study's settings from the config's ``readout`` section."""
+    decay = section["epochs"] // 2
+    learned = TrainSettings(
+        lr=section["lr"],
+        beta1=0.5,
+        beta2=0.999,
+        batch_size=section["batch_size"],
+        epochs_constant=section["epochs"] - decay,
+        epochs_decay=decay,
+    )
+    taps = section["taps"] if isinstance(section["taps"], str) else tuple(section["taps"])
+    return readout.ReadoutSettings(
+        descriptors=tuple(section["descriptors"]),
+        weightings=tuple(section["weightings"]),
+        taps=taps,
+        train=learned,
+        seed=seed,
+    )
+
+
+def readout_job(
+    config: dict,
+    network: str,
+    weights: str,
+    bapps_cache: str | Path,
+    mos_fixture_dir: str | Path | None,
+    out_path: str | Path,
+) -> None:
+    """One network and weights of the readout study -> its rows (see :data:`readout.COLUMNS`)."""
+    table = readout.readout_table(
+        network,
+        weights,
+        bapps_cache,
+        mos_sets(config["mos"], mos_fixture_dir),
+        readout_settings(config["readout"], config["seed"]),
+        image_size=config["bapps"]["image_size"],
+        device=resolve_device(config["device"]),
+        weights_dir=config["grid"]["weights_dir"],
+    )
+    log.info("readout %s %s: %d rows", network, weights, len(table))
+    io.write_parquet(table, out_path)
+
+
+def summarise_readout(paths: Sequence[str | Path], out_path: str | Path) -> None:
+    """Every readout job's rows in one table."""
+    io.write_parquet(pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True), out_path)
+
+
+def plot_readout_figures(summary_path: str | Path, outputs: dict[str, tuple]) -> None:
+    """Score vs. layer depth per architecture, and the descriptor x architecture heatmap."""
+    table = pd.read_parquet(summary_path)
+    drawn = {"readout_depth": figures.readout_depth, "readout_heatmap": figures.readout_heatmap}
+    for name, (png, svg) in outputs.items():
+        figures.save_figure(drawn[name](table), png, svg)

@@ -167,6 +167,7 @@ def run_preflight(
     needs = [
         *_bapps_needs(config["bapps"], workdir),
         *_weights_needs(config["grid"], workdir),
+        *_readout_weights_needs(config, workdir),
         *_images_needs(config["images"], workdir),
     ]
     checks = _resolve_downloads(needs, timeout)
@@ -240,6 +241,20 @@ def _weights_needs(grid: dict, workdir: Path) -> list[Check | _Download]:
         return [Check("weights", False, f"grid.weights: {path} does not exist; {fix}")]
     cache_dir = _under(workdir, grid["weights_dir"])
     return [_imagenet_need(network, cache_dir) for network in grid["networks"]]
+
+
+def _readout_networks(config: dict) -> list[str]:
+    """Networks the readout study needs ImageNet weights for, beyond the grid's own."""
+    section, grid = config["readout"], config["grid"]
+    if "imagenet" not in section["weights"]:
+        return []
+    covered = set(grid["networks"]) if grid["weights"] == "imagenet" else set()
+    return [n for n in section["networks"] if n not in covered]
+
+
+def _readout_weights_needs(config: dict, workdir: Path) -> list[Check | _Download]:
+    cache_dir = _under(workdir, config["grid"]["weights_dir"])
+    return [_imagenet_need(network, cache_dir) for network in _readout_networks(config)]
 
 
 def _imagenet_need(network: str, cache_dir: Path) -> Check | _Download:
@@ -409,7 +424,7 @@ def disk_needs(config: dict[str, Any], workdir: str | Path = ".") -> list[DiskNe
     workdir = Path(workdir)
     return [
         *_bapps_disk(config["bapps"], workdir),
-        *_weights_disk(config["grid"], workdir),
+        *_weights_disk(config["grid"], workdir, _readout_networks(config)),
         *_images_disk(config["images"], workdir),
         *_pool_disk(config, workdir),
         *_checkpoint_disk(config, workdir),
@@ -491,11 +506,12 @@ def _trained_gb(network: str) -> float:
     return TRAINED_BACKBONE_GB.get(network) or _weights_gb(network)
 
 
-def _weights_disk(grid: dict, workdir: Path) -> list[DiskNeed]:
-    if grid["weights"] != "imagenet":
+def _weights_disk(grid: dict, workdir: Path, extra: list[str]) -> list[DiskNeed]:
+    networks = [*(grid["networks"] if grid["weights"] == "imagenet" else []), *extra]
+    if not networks:
         return []
     cache_dir = _under(workdir, grid["weights_dir"])
-    missing = [n for n in grid["networks"] if not _imagenet_in_place(n, cache_dir)]
+    missing = [n for n in networks if not _imagenet_in_place(n, cache_dir)]
     total = sum(_weights_gb(network) * GB for network in missing)
     return [DiskNeed("ImageNet weights", total, cache_dir)]
 

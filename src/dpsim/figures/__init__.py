@@ -1,7 +1,8 @@
 """Figures of the workflow (seaborn and matplotlib on the Agg backend, saved as PNG and SVG).
 
 ``examples`` draws images (distortions, example triplets), ``results`` the study's result
-figures from its tables, ``common`` what they share (saving, style, input checks). Everything is
+figures from its tables, ``readout`` those of the readout study, ``common`` what they share
+(saving, style, input checks). Everything is
 re-exported here, so callers write ``figures.save_figure(figures.bapps_heatmap(summary), ...)``.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from dpsim.figures.common import no_data, save_figure, styled
 from dpsim.figures.examples import distortion_examples, example_triplets
+from dpsim.figures.readout import readout_depth, readout_heatmap
 from dpsim.figures.results import (
     bapps_forest,
     bapps_heatmap,
@@ -24,6 +26,8 @@ __all__ = [
     "distortion_examples",
     "example_triplets",
     "no_data",
+    "readout_depth",
+    "readout_heatmap",
     "save_figure",
     "score_vs_rank_distance",
     "styled",

@@ -21,6 +21,7 @@ import yaml
 from dpsim import io, published
 from dpsim.report import findings, html
 from dpsim.report.provenance import Provenance, provenance, software_versions
+from dpsim.report.readout_study import readout_section
 
 __all__ = ["FIGURE_TITLES", "ReportInputs", "build_report", "render_report"]
 
@@ -32,6 +33,8 @@ FIGURE_TITLES = {
     "training_curves": "Training curves",
     "distortion_examples": "The six distortions",
     "example_triplets": "Example test triplets and each context's verdict",
+    "readout_depth": "Score against layer depth, per architecture",
+    "readout_heatmap": "Descriptor x architecture",
 }
 
 
@@ -45,6 +48,7 @@ class ReportInputs:
     bapps_manifest: Path
     figures: Mapping[str, Path]
     captions: Mapping[str, Path] = field(default_factory=dict)
+    readout: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -253,6 +257,14 @@ def _published_section(
     )
 
 
+def _readout_sections(config: Mapping[str, Any], inputs: ReportInputs) -> list[html.Section]:
+    if inputs.readout is None:
+        return []
+    synthetic = any(entry["format"] == "fixture" for entry in config["mos"]["sets"])
+    table = pd.read_parquet(inputs.readout)
+    return [readout_section(table, lambda name: _figure(inputs, name), synthetic)]
+
+
 def _software_section() -> html.Section:
     return html.Section("software", "Software", html.key_values(list(software_versions().items())))
 
@@ -289,6 +301,7 @@ def render_report(
         _published_section(config, tables, manifest),
         _models_section(tables),
         _difficulty_section(inputs, tables),
+        *_readout_sections(config, inputs),
         *extra_sections,
         _figures_section(inputs, ["training_curves"], "training", "Training"),
         _figures_section(

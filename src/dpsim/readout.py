@@ -1,0 +1,293 @@
+"""The readout study: what in a network makes it a good perceptual metric?
+
+For one network and weights, it compares (a) each tapped layer alone against all layers,
+(b) unit channel weights against learned ones, (c) the statistical descriptors of
+:data:`dpsim.metric.READOUTS`, scored on every packed BAPPS val subset (2AFC score, JND mAP) and
+on MOS sets (SROCC); architectures and ImageNet vs. random weights are compared across jobs.
+
+Every descriptor's distance is linear in per-channel statistics: ``d = sum_l sum_c w_lc s_lc``
+(see :func:`dpsim.metric.channel_statistics`; a combined descriptor such as ``spatial+mean``
+adds its parts' statistics). So one forward pass per image gives the statistics of all
+descriptors, and a layer alone, unit or learned weights are dot products over column ranges.
+
+MOS rows give SROCC as ``score`` and KROCC and PLCC (after the 5-parameter logistic fit) in their
+own columns, signed so that higher means better agreement (:mod:`dpsim.correlation`).
+
+Learned weights are LPIPS's ``lin``: non-negative channel weights and a ranking head trained on
+the BAPPS 2AFC *train* triplets with the human judge fractions as soft labels (10% of them held
+out for validation, best epoch kept), once per descriptor on all layers; a layer alone uses its
+own slice of those weights.  Output rows follow :data:`COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from dpsim import correlation, inference, scoring
+from dpsim.data.bapps import BappsDataset
+from dpsim.data.mos import MosSet
+from dpsim.head import RankingHeads
+from dpsim.metric import READOUTS, DPSMetric, build_metric, channel_statistics
+from dpsim.names import READOUT_COLUMNS
+from dpsim.seeding import rng
+from dpsim.train import CachedLinSource, TrainSettings, train
+
+log = logging.getLogger(__name__)
+
+BASE_DESCRIPTORS = ("spatial", "mean", "sort")
+COLUMNS = READOUT_COLUMNS
+
+
+@dataclass(frozen=True)
+class ReadoutSettings:
+    """What one readout job compares (the config's ``readout`` section, resolved)."""
+
+    descriptors: tuple[str, ...] = READOUTS
+    weightings: tuple[str, ...] = ("unit", "learned")
+    taps: str | tuple[str, ...] = "study"
+    train: TrainSettings = field(
+        default_factory=lambda: TrainSettings(1e-4, 0.5, 0.999, 50, 5, 5, 0.5)
+    )
+    batch_size: int = 128
+    seed: int = 0
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def _pair_statistics(metric: DPSMetric, x: torch.Tensor, y: torch.Tensor, fx=None):
+    """Per base descriptor, the per-channel statistics ``(N, sum C)`` of pairs (x, y)."""
+    keep = torch.nn.Identity()
+    fx = metric.features(x) if fx is None else fx
+    fy = metric.features(y)
+    return {
+        d: torch.cat([channel_statistics(a, b, d, keep) for a, b in zip(fx, fy, strict=True)], 1)
+        for d in BASE_DESCRIPTORS
+    }
+
+
+@torch.inference_mode()
+def triplet_statistics(metric, images: np.ndarray, device: str, batch_size: int):
+    """(s0, s1) per base descriptor for uint8 triplets ``(N, 3, 3, S, S)``."""
+    parts: dict[str, list] = {d: [] for d in BASE_DESCRIPTORS}
+    for start in range(0, len(images), batch_size):
+        batch = inference.to_signed(images[start : start + batch_size], device)
+        ref, p0, p1 = batch[:, 0], batch[:, 1], batch[:, 2]
+        fr = metric.features(ref)
+        s0, s1 = _pair_statistics(metric, ref, p0, fr), _pair_statistics(metric, ref, p1, fr)
+        for d in BASE_DESCRIPTORS:
+            parts[d].append((s0[d].float().cpu().numpy(), s1[d].float().cpu().numpy()))
+    return {d: tuple(np.concatenate(side) for side in zip(*parts[d], strict=True)) for d in parts}
+
+
+@torch.inference_mode()
+def pair_statistics(metric, x: np.ndarray, y: np.ndarray, device: str, batch_size: int):
+    """Per base descriptor, statistics of uint8 pairs ``x[i], y[i]`` ``(N, 3, S, S)``."""
+    parts: dict[str, list] = {d: [] for d in BASE_DESCRIPTORS}
+    for start in range(0, len(x), batch_size):
+        a = inference.to_signed(x[start : start + batch_size], device)
+        b = inference.to_signed(y[start : start + batch_size], device)
+        for d, s in _pair_statistics(metric, a, b).items():
+            parts[d].append(s.float().cpu().numpy())
+    return {d: np.concatenate(parts[d]) for d in parts}
+
+
+def combine(stats: Mapping[str, object], descriptor: str):
+    """Statistics of a (possibly combined) descriptor: the sum of its parts'."""
+    parts = descriptor.split("+")
+    first = stats[parts[0]]
+    if isinstance(first, tuple):
+        return tuple(sum(stats[p][k] for p in parts) for k in range(len(first)))
+    return sum(stats[p] for p in parts)
+
+
+# ---------------------------------------------------------------- weights
+
+
+def layer_columns(channels: Sequence[int]) -> list[slice]:
+    """Column range of each layer in the concatenated statistics."""
+    edges = np.cumsum([0, *channels])
+    return [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+
+
+def learn_weights(
+    train_stats: tuple[np.ndarray, np.ndarray],
+    judge: np.ndarray,
+    settings: ReadoutSettings,
+    keys: Sequence[str],
+    device: str,
+) -> np.ndarray:
+    """LPIPS-style ``lin`` weights on BAPPS 2AFC train statistics (best of a 10% validation)."""
+    s0, s1 = (np.asarray(s, dtype=np.float32) for s in train_stats)
+    judge = np.asarray(judge, dtype=np.float32)
+    order = rng(settings.seed, "readout", "split", *keys).permutation(len(judge))
+    n_val = max(1, len(order) // 10)
+    val, fit = order[:n_val], order[n_val:]
+    stats = {0: (s0[fit], s1[fit]), "val": (s0[val], s1[val])}
+    labels = {0: judge[fit, None], "val": (judge[val, None] > 0.5).astype(np.float32)}
+    width = s0.shape[1]
+    torch.manual_seed(int(rng(settings.seed, "readout", "init", *keys).integers(2**31)))
+    source = CachedLinSource(
+        stats, labels, settings.train.dropout, torch.full((width,), width**-0.5), device
+    )
+    result = train(
+        source, RankingHeads(1), settings.train, seed=settings.seed, keys=keys, progress=False
+    )
+    return result.best_states[0]["source"]["weights"].cpu().numpy().astype(np.float32)
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def _layer_sets(taps: Sequence[str]) -> list[tuple[str, int]]:
+    return [("all", -1)] + [(tap, i) for i, tap in enumerate(taps)]
+
+
+def _weight_vector(weighting: str, learned: np.ndarray | None, width: int) -> np.ndarray | None:
+    if weighting == "unit":
+        return np.ones(width, dtype=np.float32)
+    return learned
+
+
+def _masked(weights: np.ndarray, columns: slice | None) -> np.ndarray:
+    if columns is None:
+        return weights
+    out = np.zeros_like(weights)
+    out[columns] = weights[columns]
+    return out
+
+
+@dataclass
+class _Scored:
+    """The statistics of every evaluation set for one network (all base descriptors)."""
+
+    two_afc: dict[str, tuple[dict, np.ndarray]] = field(default_factory=dict)
+    jnd: dict[str, tuple[dict, np.ndarray]] = field(default_factory=dict)
+    mos: dict[str, tuple[dict, MosSet]] = field(default_factory=dict)
+
+
+def _score_rows(scored: _Scored, descriptor: str, w: np.ndarray) -> list[tuple]:
+    rows = []
+    nan = float("nan")
+    for subset, (stats, judge) in scored.two_afc.items():
+        s0, s1 = combine(stats, descriptor)
+        score = scoring.two_afc_score(s0 @ w, s1 @ w, judge)
+        rows.append(("bapps", "2afc", subset, score, len(judge), nan, nan))
+    for subset, (stats, same) in scored.jnd.items():
+        d = combine(stats, descriptor) @ w
+        score = scoring.jnd_average_precision(d, same)
+        rows.append(("bapps", "jnd", subset, score, len(same), nan, nan))
+    for name, (stats, mos_set) in scored.mos.items():
+        srocc, krocc, plcc = _mos_agreement(combine(stats, descriptor) @ w, mos_set)
+        rows.append(("mos", "mos", name, srocc, len(mos_set), krocc, plcc))
+    return rows
+
+
+def _mos_agreement(distances: np.ndarray, mos_set: MosSet) -> tuple[float, float, float]:
+    """SROCC, KROCC (signed: higher = better) and PLCC after the logistic fit; NaN if constant."""
+    if np.ptp(distances) == 0:
+        return float("nan"), float("nan"), float("nan")
+    result = correlation.mos_correlations(distances, mos_set.mos, mos_set.higher_is_better)
+    return result["srocc"], result["krocc"], result["plcc"]
+
+
+# ---------------------------------------------------------------- the job
+
+
+def _bapps_entries(cache_dir: Path) -> list[dict]:
+    return json.loads((Path(cache_dir) / "index.json").read_text())["subsets"]
+
+
+def _evaluation_sets(metric, cache_dir, mos_sets, image_size, device, batch) -> _Scored:
+    scored = _Scored()
+    for entry in _bapps_entries(cache_dir):
+        if entry["split"] != "val":
+            continue
+        data = BappsDataset(cache_dir, entry["kind"], "val", entry["name"])
+        images = np.asarray(data.images)
+        labels = np.asarray(data.labels, dtype=np.float64)
+        if entry["kind"] == "2afc":
+            stats = triplet_statistics(metric, images, device, batch)
+            scored.two_afc[entry["name"]] = (stats, labels)
+        else:
+            stats = pair_statistics(metric, images[:, 0], images[:, 1], device, batch)
+            scored.jnd[entry["name"]] = (stats, labels)
+    for mos_set in mos_sets:
+        x, y = mos_set.load_pairs(image_size)
+        scored.mos[mos_set.name] = (pair_statistics(metric, x, y, device, batch), mos_set)
+    return scored
+
+
+def _train_statistics(metric, cache_dir, device, batch) -> tuple[dict, np.ndarray] | None:
+    """Base-descriptor statistics of every BAPPS 2AFC train triplet, and the judge fractions."""
+    parts, judges = [], []
+    for entry in _bapps_entries(cache_dir):
+        if entry["split"] == "train" and entry["kind"] == "2afc":
+            data = BappsDataset(cache_dir, "2afc", "train", entry["name"])
+            parts.append(triplet_statistics(metric, np.asarray(data.images), device, batch))
+            judges.append(np.asarray(data.labels, dtype=np.float32))
+    if not parts:
+        return None
+    stats = {
+        d: tuple(np.concatenate([p[d][k] for p in parts]) for k in range(2))
+        for d in BASE_DESCRIPTORS
+    }
+    return stats, np.concatenate(judges)
+
+
+def readout_table(
+    network: str,
+    weights: str,
+    cache_dir: str | Path,
+    mos_sets: Sequence[MosSet],
+    settings: ReadoutSettings,
+    *,
+    image_size: int = 64,
+    device: str = "cpu",
+    weights_dir: str | Path = "resources/torch",
+) -> pd.DataFrame:
+    """Every (descriptor, weighting, layer set) of one network on BAPPS val and the MOS sets."""
+    metric = build_metric(
+        network,
+        "baseline",
+        taps=settings.taps,
+        weights=weights,
+        seed=settings.seed,
+        cache_dir=weights_dir,
+    ).to(device)
+    metric.eval()
+    taps = list(metric.backbone.taps)
+    columns = layer_columns(metric.backbone.channels)
+    width = sum(metric.backbone.channels)
+    scored = _evaluation_sets(metric, cache_dir, mos_sets, image_size, device, settings.batch_size)
+    train_stats = None
+    if "learned" in settings.weightings:
+        train_stats = _train_statistics(metric, cache_dir, device, settings.batch_size)
+        if train_stats is None:
+            log.warning("no BAPPS 2AFC train subset packed: learned weights are skipped")
+    records = []
+    for descriptor in settings.descriptors:
+        learned = None
+        if train_stats is not None:
+            stats, judge = train_stats
+            keys = (network, weights, descriptor)
+            learned = learn_weights(combine(stats, descriptor), judge, settings, keys, device)
+        for weighting in settings.weightings:
+            base = _weight_vector(weighting, learned, width)
+            if base is None:
+                continue
+            for (layers, index), cols in zip(_layer_sets(taps), [None, *columns], strict=True):
+                for row in _score_rows(scored, descriptor, _masked(base, cols)):
+                    records.append(
+                        (network, weights, descriptor, weighting, layers, index, len(taps), *row)
+                    )
+    return pd.DataFrame(records, columns=list(COLUMNS))
