@@ -12,7 +12,7 @@ import yaml
 from local_http import LocalHTTPServer, unused_port
 
 from dpsim import backbones, cli, preflight
-from dpsim.config import validate_config
+from dpsim.config import load_config, validate_config
 from dpsim.preflight import Check, PreflightError, raise_on_failure, run_preflight
 
 Usage = namedtuple("Usage", "total used free")
@@ -359,3 +359,17 @@ def test_readout_study_imagenet_weights_are_checked_too(tmp_path, monkeypatch):
     random_only = _config(readout={"networks": ["mobilenet_v3_small"], "weights": ["random"]})
     names = [c.name for c in run_preflight(random_only, tmp_path, 1.0)]
     assert "weights mobilenet_v3_small" not in names
+
+
+def test_paper_config_fails_fast_offline(repo, tmp_path, monkeypatch):
+    monkeypatch.setattr(backbones, "_host_reachable", lambda url, timeout=0: False)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    config = load_config(repo / "config" / "paper.yaml")
+    start = time.perf_counter()
+    checks = run_preflight(config, tmp_path, 1.0)
+    failed = {check.name for check in checks if check.failed}
+    assert time.perf_counter() - start < 10
+    assert {"bapps", "images", "gpu", "weights alexnet", "weights convnext_tiny"} <= failed
+    with pytest.raises(PreflightError) as caught:
+        raise_on_failure(checks)
+    assert "place the weights file at" in str(caught.value) and "bapps.source" in str(caught.value)
