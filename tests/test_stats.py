@@ -159,9 +159,13 @@ def test_non_inferiority_null_rate() -> None:
 def test_non_inferiority_degenerate_inputs() -> None:
     zeros = non_inferiority(np.zeros(5), margin=0.01)
     assert np.isnan(zeros["wilcoxon_p"])
-    assert np.isnan(zeros["ni_p"])
-    assert not zeros["non_inferior"]
-    assert zeros["note"]
+    # No change at all (float noise included) is non-inferior and equivalent, with a note.
+    assert zeros["ni_p"] == 0.0 and zeros["non_inferior"] and zeros["equivalent"]
+    assert "no spread" in zeros["note"]
+    noisy = non_inferiority(np.array([6.2e-10, 0.0, 0.0]), margin=0.02)
+    assert noisy["non_inferior"] and "no spread" in noisy["note"]
+    harmful = non_inferiority(np.full(4, -0.05), margin=0.01)
+    assert harmful["ni_p"] == 1.0 and not harmful["non_inferior"] and not harmful["equivalent"]
     single = non_inferiority(np.array([0.1]), margin=0.01)
     assert np.isnan(single["ni_p"])
     assert "at least 2" in single["note"]

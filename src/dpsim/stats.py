@@ -223,7 +223,10 @@ def non_inferiority(deltas: np.ndarray, margin: float, alpha: float = 0.05) -> d
 
     H0: mean delta <= -margin, H1: mean delta > -margin.  ``non_inferior`` is ``ni_p < alpha``;
     ``equivalent`` is ``tost_p < alpha`` (see :func:`tost`).
-    Undefined tests (n < 2, zero spread, all-zero deltas) give NaN p-values and a ``note``.
+    Fewer than 2 deltas give NaN p-values and a ``note``. Deltas without spread (all equal up to
+    float noise, e.g. an adaptation that changed no BAPPS judgment) leave no sampling
+    uncertainty: the t statistics are taken at their limits (p = 0 or 1, decided by the mean
+    against the margins) and the ``note`` says so.
     """
     d = _as_scores(deltas, "deltas")
     if margin < 0:
@@ -259,8 +262,9 @@ def non_inferiority(deltas: np.ndarray, margin: float, alpha: float = 0.05) -> d
     notes.append(w_note)
     sd = float(d.std(ddof=1))
     out["sd"] = sd
-    if sd == 0:
-        notes.append("deltas have zero spread; t-test undefined")
+    if sd <= SPREAD_EPS * max(1.0, abs(out["mean_delta"])):
+        out.update(_without_spread(out["mean_delta"], margin, alpha))
+        notes.append("all deltas equal (no spread): t-tests decided by the mean at their limits")
     else:
         out["cohens_dz"] = out["mean_delta"] / sd
         low, high = sps.ttest_1samp(d, 0.0).confidence_interval(0.95)
@@ -272,6 +276,26 @@ def non_inferiority(deltas: np.ndarray, margin: float, alpha: float = 0.05) -> d
         out["equivalent"] = bool(out["tost_p"] < alpha)
     out["note"] = "; ".join(n for n in notes if n)
     return out
+
+
+SPREAD_EPS = 1e-9
+
+
+def _without_spread(mean: float, margin: float, alpha: float) -> dict[str, Any]:
+    """Non-inferiority and TOST for deltas that all equal ``mean``: the t-tests' limits."""
+    lower = 0.0 if mean > -margin else 1.0
+    upper = 0.0 if mean < margin else 1.0
+    return {
+        "ci_low": mean,
+        "ci_high": mean,
+        "ni_statistic": np.inf if mean > -margin else -np.inf,
+        "ni_p": lower,
+        "non_inferior": lower < alpha,
+        "tost_lower_p": lower,
+        "tost_upper_p": upper,
+        "tost_p": max(lower, upper),
+        "equivalent": max(lower, upper) < alpha,
+    }
 
 
 def tost(deltas: np.ndarray, margin: float) -> dict[str, float]:
