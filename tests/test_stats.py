@@ -9,6 +9,7 @@ from scipy.stats import binomtest, permutation_test, spearmanr
 from scipy.stats import t as t_dist
 
 from dpsim.stats import (
+    baseline_for_seeds,
     context_improvement_table,
     correct,
     mixed_model,
@@ -274,3 +275,18 @@ def test_mixed_model_degenerate_inputs_give_a_note() -> None:
     assert mixed_model(single_network)["formula"].iloc[0] == "score ~ variant + (1 | context)"
     with pytest.raises(ValueError, match="lacks columns"):
         mixed_model(data.drop(columns="network"))
+
+
+def test_baseline_for_seeds_broadcasts_only_single_seed_baselines() -> None:
+    base = pd.DataFrame(
+        {"network": ["alex", "vgg", "vgg"], "seed": [0, 0, 1], "score": [0.5, 0.6, 0.7]}
+    )
+    out = baseline_for_seeds(base, [0, 1, 2]).sort_values(["network", "seed"])
+    # alex's one baseline serves seeds 0, 1, 2; vgg keeps its own seeds (none for seed 2).
+    assert out[["network", "seed", "score"]].values.tolist() == [
+        ["alex", 0, 0.5],
+        ["alex", 1, 0.5],
+        ["alex", 2, 0.5],
+        ["vgg", 0, 0.6],
+        ["vgg", 1, 0.7],
+    ]

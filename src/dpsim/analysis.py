@@ -115,16 +115,8 @@ def bapps_deltas(summary: pd.DataFrame, baseline: str) -> pd.DataFrame:
     An untrained baseline evaluated for one seed only serves every training seed of its network.
     """
     adapted = trained(summary[summary["dataset"] == "bapps"])
-    base = _baseline_scores(summary, baseline)
-    keys = ["network", "kind", "subset"]
-    single = base.groupby("network")["seed"].transform("nunique") == 1
-    merged = pd.concat(
-        [
-            adapted.merge(base[~single], on=[*keys, "seed"]),
-            adapted.merge(base[single].drop(columns="seed"), on=keys),
-        ],
-        ignore_index=True,
-    )
+    base = stats.baseline_for_seeds(_baseline_scores(summary, baseline), adapted["seed"])
+    merged = adapted.merge(base, on=["network", "seed", "kind", "subset"])
     merged["delta"] = merged["score"] - merged["baseline_score"]
     columns = ["network", "variant", "seed", "context", "kind", "subset", "score"]
     order = ["network", "variant", "kind", "subset", "context", "seed"]
@@ -217,14 +209,12 @@ def context_difficulty(
                     "score_vs_rank_distance", key, distance, group[distance], group["score"]
                 )
             )
+    adapted = trained(scores)
     base = scores[scores["variant"] == baseline][["network", "seed", "context", "score"]]
-    for values, group in trained(scores).groupby(keys, sort=True):
+    base = stats.baseline_for_seeds(base, adapted["seed"])
+    for values, group in adapted.groupby(keys, sort=True):
         key = dict(zip(keys, values, strict=True))
         paired = group.merge(base, on=["network", "seed", "context"], suffixes=("", "_base"))
-        if paired.empty:
-            paired = group.merge(
-                base.drop(columns="seed"), on=["network", "context"], suffixes=("", "_base")
-            )
         records.append(
             _difficulty_row(
                 "baseline_vs_adapted", key, baseline, paired["score_base"], paired["score"]

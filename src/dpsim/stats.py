@@ -38,6 +38,7 @@ from statsmodels.stats.multitest import multipletests
 __all__ = [
     "CONTEXT_TEST_COLUMNS",
     "MIXED_MODEL_COLUMNS",
+    "baseline_for_seeds",
     "context_improvement_table",
     "correct",
     "mixed_model",
@@ -153,14 +154,23 @@ def _paired_scores(adapted: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFram
     )
 
 
+def baseline_for_seeds(base: pd.DataFrame, seeds) -> pd.DataFrame:
+    """Baseline rows for every training seed in ``seeds``, so adapted rows pair on ``seed``.
+
+    A network whose baseline was evaluated for one seed only (an untrained metric, e.g. with
+    ImageNet weights) serves every training seed; a network with several baseline seeds pairs
+    seed by seed.
+    """
+    counts = base.groupby("network")["seed"].transform("nunique")
+    single = base[counts == 1]
+    copies = [single.assign(seed=seed) for seed in sorted(set(seeds))]
+    return pd.concat([base[counts != 1], *copies], ignore_index=True)
+
+
 def _baseline_rows(base: pd.DataFrame, key: dict[str, Any]) -> pd.DataFrame:
-    """Baseline rows for a group: same seed if present, else its only seed (untrained)."""
-    sel = base[(base["network"] == key["network"]) & (base["context"] == key["context"])]
-    if "seed" in key and "seed" in sel:
-        same = sel[sel["seed"] == key["seed"]]
-        if not same.empty or sel["seed"].nunique(dropna=False) != 1:
-            return same
-    return sel
+    """The baseline rows of a group's network and context (and seed, when rows have one)."""
+    rows = base[(base["network"] == key["network"]) & (base["context"] == key["context"])]
+    return rows[rows["seed"] == key["seed"]] if "seed" in key else rows
 
 
 def context_improvement_table(
@@ -183,6 +193,8 @@ def context_improvement_table(
     adapted = ctx[ctx["variant"] == adapted_variant]
     base = ctx[ctx["variant"] == baseline_variant]
     keys = ["network", "context"] + (["seed"] if "seed" in ctx.columns else [])
+    if "seed" in ctx.columns:
+        base = baseline_for_seeds(base, adapted["seed"])
     records: list[dict[str, Any]] = []
     for values, group in adapted.groupby(keys, sort=True, dropna=False):
         key = dict(zip(keys, values, strict=True))
