@@ -61,15 +61,20 @@ def train_pools(wildcards):
     return [f"results/pool/train/draw{d}" for d in pool_draws("train")]
 
 
-def trained_eval_files():
+def trained_runs():
+    """(network, variant, context, seed) of every adapted metric of the grid."""
     return [
-        f"results/eval/{network}/{variant}/{context}/seed{seed}.parquet"
+        (network, variant, context, seed)
         for network in GRID["networks"]
         for variant in GRID["variants"]
         if variant != "baseline"
         for context in CONTEXTS
         for seed in GRID["seeds"]
     ]
+
+
+def trained_eval_files():
+    return [f"results/eval/{n}/{v}/{c}/seed{s}.parquet" for n, v, c, s in trained_runs()]
 
 
 def untrained_eval_files():
@@ -103,14 +108,7 @@ def all_targets():
 
 def training_logs():
     """Training log of every adapted metric of the grid."""
-    return [
-        f"results/metrics/{network}/{variant}/{context}/seed{seed}/log.parquet"
-        for network in GRID["networks"]
-        for variant in GRID["variants"]
-        if variant != "baseline"
-        for context in CONTEXTS
-        for seed in GRID["seeds"]
-    ]
+    return [f"results/metrics/{n}/{v}/{c}/seed{s}/log.parquet" for n, v, c, s in trained_runs()]
 
 
 def stats_tables():

@@ -25,19 +25,33 @@ SUMMARY_COLUMNS = (*KEYS, "score", "n")
 _READ = (*KEYS, "d0", "same", "score")
 
 
-def read_items(paths: Sequence[str | Path]) -> pd.DataFrame:
-    """The per-item rows of ``paths`` (only the columns the summary needs)."""
+def read_items(
+    paths: Sequence[str | Path], columns: Sequence[str] = _READ, dataset: str | None = None
+) -> pd.DataFrame:
+    """The per-item rows of ``paths``: only ``columns`` (by default those the summary needs),
+    and only the rows of ``dataset`` (``context`` or ``bapps``) when given."""
     if not paths:
         raise ValueError("no evaluation files to summarise")
-    table = pads.dataset([str(p) for p in paths], format="parquet").to_table(columns=list(_READ))
-    return table.to_pandas()
+    rows = None if dataset is None else pads.field("dataset") == dataset
+    files = pads.dataset([str(p) for p in paths], format="parquet")
+    return files.to_table(columns=list(columns), filter=rows).to_pandas()
+
+
+def by_scoring_context(items: pd.DataFrame) -> pd.DataFrame:
+    """A copy where context test rows name the context that scored them in ``context``.
+
+    An untrained metric is evaluated once (context ``all``) with one subset per context; its
+    context rows then sit beside the adapted metrics of that context.
+    """
+    items = items.copy()
+    on_context = items["dataset"] == "context"
+    items.loc[on_context, "context"] = items.loc[on_context, "subset"]
+    return items
 
 
 def summarise_items(items: pd.DataFrame) -> pd.DataFrame:
     """One row per subset: 2AFC means (vectorised) and JND average precision (per group)."""
-    items = items.copy()
-    on_context = items["dataset"] == "context"
-    items.loc[on_context, "context"] = items.loc[on_context, "subset"]
+    items = by_scoring_context(items)
     keys = list(KEYS)
     two_afc = items[items["kind"] == "2afc"].groupby(keys, sort=True, observed=True)["score"]
     parts = [two_afc.agg(score="mean", n="size").reset_index()]

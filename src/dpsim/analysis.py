@@ -34,9 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.dataset as pads
 
-from dpsim import io, stats
+from dpsim import aggregate, io, stats
 from dpsim.names import STATS_FILES
 
 log = logging.getLogger(__name__)
@@ -74,13 +73,8 @@ def trained(frame: pd.DataFrame) -> pd.DataFrame:
 
 def read_context_items(paths: Sequence[str | Path]) -> pd.DataFrame:
     """Per-item scores on the context test triplets; ``context`` = the context that scored them."""
-    dataset = pads.dataset([str(p) for p in paths], format="parquet")
-    table = dataset.to_table(
-        columns=[*_ITEM_COLUMNS, "score"], filter=pads.field("dataset") == "context"
-    )
-    items = table.to_pandas()
-    items["context"] = items["subset"]
-    return items
+    items = aggregate.read_items(paths, columns=[*_ITEM_COLUMNS, "score"], dataset="context")
+    return aggregate.by_scoring_context(items)
 
 
 def context_tests(items: pd.DataFrame, settings: StatsSettings) -> pd.DataFrame:
