@@ -174,20 +174,28 @@ class _Scored:
     jnd: dict[str, tuple[dict, np.ndarray]] = field(default_factory=dict)
     mos: dict[str, tuple[dict, MosSet]] = field(default_factory=dict)
 
+    def combined(self, descriptor: str) -> _Scored:
+        """The same sets with the statistics of ``descriptor`` in place of the base dicts."""
+        return _Scored(
+            *(
+                {name: (combine(stats, descriptor), label) for name, (stats, label) in part.items()}
+                for part in (self.two_afc, self.jnd, self.mos)
+            )
+        )
 
-def _score_rows(scored: _Scored, descriptor: str, w: np.ndarray) -> list[tuple]:
+
+def _score_rows(combined: _Scored, w: np.ndarray) -> list[tuple]:
+    """Rows of every set for channel weights ``w`` (``combined``: one descriptor's statistics)."""
     rows = []
     nan = float("nan")
-    for subset, (stats, judge) in scored.two_afc.items():
-        s0, s1 = combine(stats, descriptor)
+    for subset, ((s0, s1), judge) in combined.two_afc.items():
         score = scoring.two_afc_score(s0 @ w, s1 @ w, judge)
         rows.append(("bapps", "2afc", subset, score, len(judge), nan, nan))
-    for subset, (stats, same) in scored.jnd.items():
-        d = combine(stats, descriptor) @ w
-        score = scoring.jnd_average_precision(d, same)
+    for subset, (stats, same) in combined.jnd.items():
+        score = scoring.jnd_average_precision(stats @ w, same)
         rows.append(("bapps", "jnd", subset, score, len(same), nan, nan))
-    for name, (stats, mos_set) in scored.mos.items():
-        srocc, krocc, plcc = _mos_agreement(combine(stats, descriptor) @ w, mos_set)
+    for name, (stats, mos_set) in combined.mos.items():
+        srocc, krocc, plcc = _mos_agreement(stats @ w, mos_set)
         rows.append(("mos", "mos", name, srocc, len(mos_set), krocc, plcc))
     return rows
 
@@ -281,12 +289,13 @@ def readout_table(
             stats, judge = train_stats
             keys = (network, weights, descriptor)
             learned = learn_weights(combine(stats, descriptor), judge, settings, keys, device)
+        combined = scored.combined(descriptor)
         for weighting in settings.weightings:
             base = _weight_vector(weighting, learned, width)
             if base is None:
                 continue
             for (layers, index), cols in zip(_layer_sets(taps), [None, *columns], strict=True):
-                for row in _score_rows(scored, descriptor, _masked(base, cols)):
+                for row in _score_rows(combined, _masked(base, cols)):
                     records.append(
                         (network, weights, descriptor, weighting, layers, index, len(taps), *row)
                     )
