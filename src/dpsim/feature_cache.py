@@ -22,7 +22,7 @@ import torch
 from dpsim import io
 from dpsim.data.pool import Pool
 from dpsim.inference import to_signed
-from dpsim.metric import DPSMetric, channel_statistics
+from dpsim.metric import DPSMetric, layer_statistics
 
 
 def triplet_statistics(metric: DPSMetric, ref, p0, p1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -32,10 +32,10 @@ def triplet_statistics(metric: DPSMetric, ref, p0, p1) -> tuple[torch.Tensor, to
     """
     n = len(ref)
     features = metric.features(torch.cat([ref, p0, p1]))
-    keep = torch.nn.Identity()
-    s0 = [channel_statistics(f[:n], f[n : 2 * n], metric.readout, keep) for f in features]
-    s1 = [channel_statistics(f[:n], f[2 * n :], metric.readout, keep) for f in features]
-    return torch.cat(s0, dim=1), torch.cat(s1, dim=1)
+    refs = [f[:n] for f in features]
+    s0 = layer_statistics(refs, [f[n : 2 * n] for f in features], metric.readout)
+    s1 = layer_statistics(refs, [f[2 * n :] for f in features], metric.readout)
+    return s0, s1
 
 
 def pool_statistics(

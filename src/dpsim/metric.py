@@ -118,6 +118,17 @@ def channel_statistics(x: torch.Tensor, y: torch.Tensor, readout: str, dropout: 
     return stats[0] if len(stats) == 1 else sum(stats)
 
 
+def layer_statistics(fx: Sequence[torch.Tensor], fy: Sequence[torch.Tensor], readout: str):
+    """Every layer's per-channel statistics side by side, ``(N, sum C)``, without dropout.
+
+    A unit- or lin-weighted distance is then a dot product with the concatenated weights.
+    """
+    keep = nn.Identity()
+    return torch.cat(
+        [channel_statistics(a, b, readout, keep) for a, b in zip(fx, fy, strict=True)], dim=1
+    )
+
+
 def initial_weights(channels: int, variant: str) -> torch.Tensor:
     """Channel weights before training: 1 for ``baseline``; ``1/sqrt(C)`` for the learned ones.
 

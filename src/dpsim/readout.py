@@ -36,7 +36,7 @@ from dpsim import correlation, inference, scoring
 from dpsim.data.bapps import BappsDataset
 from dpsim.data.mos import MosSet
 from dpsim.head import RankingHeads
-from dpsim.metric import READOUTS, DPSMetric, build_metric, channel_statistics
+from dpsim.metric import READOUTS, DPSMetric, build_metric, layer_statistics
 from dpsim.names import READOUT_COLUMNS
 from dpsim.seeding import rng
 from dpsim.train import CachedLinSource, TrainSettings, train
@@ -66,13 +66,9 @@ class ReadoutSettings:
 
 def _pair_statistics(metric: DPSMetric, x: torch.Tensor, y: torch.Tensor, fx=None):
     """Per base descriptor, the per-channel statistics ``(N, sum C)`` of pairs (x, y)."""
-    keep = torch.nn.Identity()
     fx = metric.features(x) if fx is None else fx
     fy = metric.features(y)
-    return {
-        d: torch.cat([channel_statistics(a, b, d, keep) for a, b in zip(fx, fy, strict=True)], 1)
-        for d in BASE_DESCRIPTORS
-    }
+    return {d: layer_statistics(fx, fy, d) for d in BASE_DESCRIPTORS}
 
 
 @torch.inference_mode()
