@@ -140,6 +140,9 @@ def test_readout_and_mos_sections_are_checked():
     assert "readout.networks[0]: 'alexnett'" in message and "did you mean 'alexnet'" in message
     assert "mos.sets[0]: format 'csv' needs a `path`" in message
     assert "is not one of" in _error({"readout": {"descriptors": ["median"]}})
+    message = _error({"mos": {"resize": "stretch", "image_size": 8}})
+    assert "mos.resize" in message and "'stretch' is not one of" in message
+    assert "mos.image_size" in message
 
 
 def test_network_names_equal_torchvisions_list():

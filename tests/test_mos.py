@@ -261,7 +261,7 @@ def test_load_pair_images_shapes_dtype_resize_and_reference_cache(csv_set: Path,
         return original(file, *args, **kwargs)
 
     monkeypatch.setattr(Image, "open", counting_open)
-    reference, distorted = load_pair_images(mos_set, 4)
+    reference, distorted = load_pair_images(mos_set, 4, resize="squash")
     assert reference.shape == distorted.shape == (3, 3, 4, 4)
     assert reference.dtype == distorted.dtype == np.uint8
     assert opened.count("a.png") == 1  # each reference decoded once per call
@@ -269,10 +269,53 @@ def test_load_pair_images_shapes_dtype_resize_and_reference_cache(csv_set: Path,
     assert (reference[0].reshape(3, -1).T == (255, 0, 0)).all()
     assert (reference[1].reshape(3, -1).T == (0, 255, 0)).all()
     assert (distorted[1] == 77).all()
-    part = mos_set.load_pairs(8, start=1, stop=3)[1]
+    part = mos_set.load_pairs(8, start=1, stop=3, resize="squash")[1]
     assert part.shape == (2, 3, 8, 8) and (part[1].reshape(3, -1).T == (0, 0, 255)).all()
     with pytest.raises(ValueError, match=r"rows 2:5 are out of range .* of 3 rows"):
         load_pair_images(mos_set, 4, 2, 5)
+    with pytest.raises(ValueError, match=r"resize must be one of keep_aspect, center_crop"):
+        load_pair_images(mos_set, 4, resize="stretch")
+
+
+def test_keep_aspect_refuses_a_set_of_mixed_aspect_ratios(csv_set: Path):
+    path = _write(
+        csv_set, "reference,distorted,mos\nref/a.png,dist/x1.png,1\nref/b.png,dist/x2.png,2\n"
+    )
+    with pytest.raises(
+        ValueError, match=r"b\.png comes out 4x8 .*a\.png came out 4x4.*center_crop"
+    ):
+        load_pair_images(read_csv_set(path), 4)
+
+
+def _bands(path: Path, widths: tuple[int, ...], height: int) -> None:
+    """Vertical bands of red, green, blue, ... of the given widths."""
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    columns = [colours[i] for i, width in enumerate(widths) for _ in range(width)]
+    Image.fromarray(np.array([columns] * height, dtype=np.uint8)).save(path)
+
+
+def test_resize_modes_keep_crop_or_squash_a_wide_image(tmp_path: Path):
+    _bands(tmp_path / "wide.png", (3, 6, 3), height=6)  # 12x6: red | green | blue
+    _bands(tmp_path / "also_wide.png", (4, 8, 4), height=8)  # 16x8, same aspect ratio
+    mos_set = MosSet(
+        "w",
+        tmp_path,
+        [tmp_path / "wide.png"] * 2,
+        [tmp_path / "wide.png", tmp_path / "also_wide.png"],
+        [1.0, 2.0],
+    )
+    kept, other = load_pair_images(mos_set, 6)  # short side 6 already: no resampling
+    assert kept.shape == other.shape == (2, 3, 6, 12)
+    assert (kept[0, :, :, 0] == np.array([[255], [0], [0]])).all()  # red band on the left kept
+    assert (other[1].shape == (3, 6, 12)) and (other[1, 0, :, 0] > 200).all()  # 16x8 -> 12x6
+    cropped, _ = load_pair_images(mos_set, 6, resize="center_crop")
+    assert cropped.shape == (2, 3, 6, 6)
+    assert (cropped[0].reshape(3, -1).T == (0, 255, 0)).all()  # columns 3..8: the green band
+    squashed, _ = load_pair_images(mos_set, 6, resize="squash")
+    assert squashed.shape == (2, 3, 6, 6)
+    assert squashed[0, 0, 0, 0] > 200 and squashed[0, 2, 0, -1] > 200  # red left, blue right
+    wide_side, _ = load_pair_images(mos_set, 3)  # 12x6 -> 6x3: round(12 * 3 / 6)
+    assert wide_side.shape == (2, 3, 3, 6)
 
 
 def test_load_pair_images_resizes_a_gradient_with_pil_bicubic(tmp_path: Path):
@@ -280,7 +323,7 @@ def test_load_pair_images_resizes_a_gradient_with_pil_bicubic(tmp_path: Path):
     Image.fromarray(np.stack([ramp] * 3, axis=-1)).save(tmp_path / "ramp.png")
     _image(tmp_path / "flat.png", (9, 9, 9))
     mos_set = MosSet("t", tmp_path, [tmp_path / "ramp.png"], [tmp_path / "flat.png"], [1.0])
-    reference, _ = load_pair_images(mos_set, 4)
+    reference, _ = load_pair_images(mos_set, 4, resize="squash")
     row = reference[0, 0, 0].astype(int)
     assert (np.diff(row) > 0).all()  # still a ramp, halved in width
     assert (reference[0, :, 0] == reference[0, :, 3]).all()  # rows identical, channels equal

@@ -80,7 +80,7 @@ def small_inputs(tmp_path_factory):
 def test_readout_job_covers_every_combination(small_inputs) -> None:
     cache, mos_set = small_inputs
     settings = readout.ReadoutSettings(train=QUICK, batch_size=8)
-    table = readout.readout_table("alexnet", "random", cache, [mos_set], settings, image_size=32)
+    table = readout.readout_table("alexnet", "random", cache, [mos_set], settings, mos_size=32)
     assert list(table.columns) == list(readout.COLUMNS)
     # 5 descriptors x 2 weightings x (all + 4 taps) x (2 + 2 BAPPS subsets + 1 MOS set).
     assert len(table) == 5 * 2 * 5 * 5

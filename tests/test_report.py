@@ -245,3 +245,21 @@ def test_readout_findings_by_hand() -> None:
     weighting = readout_study.weighting_finding(table)
     assert "beat unit weights in 2 of 2" in weighting and "median change +0.0100" in weighting
     assert "spatial 0.720" in readout_study.best_descriptor(table)  # mean of 0.70 and 0.74
+
+
+def test_mos_notes_say_how_images_were_sized_and_when_scores_are_synthetic() -> None:
+    bapps_only = _readout_rows()
+    with_mos = pd.concat([bapps_only, bapps_only.head(1).assign(kind="mos", dataset="mos")])
+    fixture = {"sets": [{"format": "fixture"}], "image_size": 64, "resize": "keep_aspect"}
+    assert readout_study.mos_notes(fixture, bapps_only) == []
+    notes = readout_study.mos_notes(fixture, with_mos)
+    assert notes[0] == (
+        "MOS images were scored with their short side resized to 64 px (aspect ratio kept), "
+        "resampled with PIL's bicubic filter."
+    )
+    assert "simulated observer" in notes[1]
+    real = {"sets": [{"format": "kadid10k", "path": "k"}], "image_size": 96, "resize": "squash"}
+    assert readout_study.mos_notes(real, with_mos) == [
+        "MOS images were scored resized to 96x96 px (non-square images distorted), resampled "
+        "with PIL's bicubic filter."
+    ]

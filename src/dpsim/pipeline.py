@@ -246,7 +246,8 @@ def readout_job(
         bapps_cache,
         mos_sets(config["mos"], mos_fixture_dir),
         readout_settings(config["readout"], config["seed"]),
-        image_size=config["bapps"]["image_size"],
+        mos_size=config["mos"]["image_size"],
+        mos_resize=config["mos"]["resize"],
         device=resolve_device(config["device"]),
         weights_dir=config["grid"]["weights_dir"],
     )

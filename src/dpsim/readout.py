@@ -211,7 +211,7 @@ def _bapps_entries(cache_dir: Path) -> list[dict]:
     return json.loads((Path(cache_dir) / "index.json").read_text())["subsets"]
 
 
-def _evaluation_sets(metric, cache_dir, mos_sets, image_size, device, batch) -> _Scored:
+def _evaluation_sets(metric, cache_dir, mos_sets, mos_fit, device, batch) -> _Scored:
     scored = _Scored()
     for entry in _bapps_entries(cache_dir):
         if entry["split"] != "val":
@@ -226,7 +226,7 @@ def _evaluation_sets(metric, cache_dir, mos_sets, image_size, device, batch) -> 
             stats = pair_statistics(metric, images[:, 0], images[:, 1], device, batch)
             scored.jnd[entry["name"]] = (stats, labels)
     for mos_set in mos_sets:
-        x, y = mos_set.load_pairs(image_size)
+        x, y = mos_set.load_pairs(mos_fit[0], resize=mos_fit[1])
         scored.mos[mos_set.name] = (pair_statistics(metric, x, y, device, batch), mos_set)
     return scored
 
@@ -255,11 +255,16 @@ def readout_table(
     mos_sets: Sequence[MosSet],
     settings: ReadoutSettings,
     *,
-    image_size: int = 64,
+    mos_size: int = 64,
+    mos_resize: str = "keep_aspect",
     device: str = "cpu",
     weights_dir: str | Path = "resources/torch",
 ) -> pd.DataFrame:
-    """Every (descriptor, weighting, layer set) of one network on BAPPS val and the MOS sets."""
+    """Every (descriptor, weighting, layer set) of one network on BAPPS val and the MOS sets.
+
+    MOS images are fitted to ``mos_size`` in mode ``mos_resize`` (:func:`dpsim.data.mos.fit_image`);
+    BAPPS images are scored at the size they were packed at.
+    """
     metric = build_metric(
         network,
         "baseline",
@@ -272,7 +277,8 @@ def readout_table(
     taps = list(metric.backbone.taps)
     columns = layer_columns(metric.backbone.channels)
     width = sum(metric.backbone.channels)
-    scored = _evaluation_sets(metric, cache_dir, mos_sets, image_size, device, settings.batch_size)
+    mos_fit = (mos_size, mos_resize)
+    scored = _evaluation_sets(metric, cache_dir, mos_sets, mos_fit, device, settings.batch_size)
     train_stats = None
     if "learned" in settings.weightings:
         train_stats = _train_statistics(metric, cache_dir, device, settings.batch_size)

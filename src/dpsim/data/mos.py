@@ -21,8 +21,10 @@ gives each row's distortion label; extra columns are ignored. Each (reference, d
 appear once. Every error names the CSV file, the row as a spreadsheet shows it (the header is row
 1) and the field.
 
-Images are decoded with PIL, converted to RGB and resized to a square with PIL's bicubic filter
-(antialiased when shrinking) by :func:`load_pair_images`; the aspect ratio is not kept.
+Images are decoded with PIL, converted to RGB and resized with PIL's bicubic filter (antialiased
+when shrinking) by :func:`load_pair_images`, in one of :data:`RESIZE_MODES`: the short side to the
+scoring size keeping the aspect ratio (the default), that and a centre crop to a square, or a
+squash to a square.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ DISTORTION_COLUMN = "distortion"
 #: File names of the fixture layout (written by :mod:`dpsim.data.mos_fixture`).
 FIXTURE_CSV = "mos.csv"
 FIXTURE_MANIFEST = "manifest.json"
-RESIZE_FILTER = "PIL bicubic (antialiased), aspect ratio not kept"
+#: How images are brought to the scoring size (config ``mos.resize``), see :func:`fit_image`.
+RESIZE_MODES: tuple[str, ...] = ("keep_aspect", "center_crop", "squash")
 #: How many missing files an error message lists before it only counts the rest.
 MAX_LISTED_MISSING = 5
 
@@ -128,28 +131,33 @@ class MosSet:
         )
 
     def load_pairs(
-        self, size: int, start: int = 0, stop: int | None = None
+        self, size: int, start: int = 0, stop: int | None = None, resize: str = "keep_aspect"
     ) -> tuple[np.ndarray, np.ndarray]:
         """Same as :func:`load_pair_images` on this set."""
-        return load_pair_images(self, size, start, stop)
+        return load_pair_images(self, size, start, stop, resize)
 
 
 # ---------------------------------------------------------------- loading images
 
 
 def load_pair_images(
-    mos_set: MosSet, size: int, start: int = 0, stop: int | None = None
+    mos_set: MosSet,
+    size: int,
+    start: int = 0,
+    stop: int | None = None,
+    resize: str = "keep_aspect",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Decode rows ``start:stop`` of ``mos_set`` as two uint8 arrays ``(n, 3, size, size)``, RGB.
+    """Decode rows ``start:stop`` of ``mos_set`` as two uint8 arrays ``(n, 3, H, W)``, RGB.
 
     Each image is read with PIL, converted to RGB (grey, palette and alpha images included) and
-    resized to ``size x size`` with PIL's bicubic filter, which is antialiased when shrinking.
-    **The resize does not keep the aspect ratio**: KADID-10k and TID2013 images are 512x384, so
-    they are squeezed horizontally by 4:3; both images of a pair are treated alike. Images
-    already at ``size x size`` are not resampled. Each reference file is decoded once per call.
+    fitted to ``size`` by :func:`fit_image` in mode ``resize``. With ``keep_aspect`` every image
+    of the rows must come out the same shape (KADID-10k and TID2013 are all 512x384, so at size
+    64 they give 64x85); a set of mixed aspect ratios is an error that names the first odd file
+    and suggests ``center_crop`` or ``squash``. Each reference file is decoded once per call.
 
     Returns:
-        ``(reference, distorted)``, both of shape ``(stop - start, 3, size, size)``.
+        ``(reference, distorted)``, both of shape ``(stop - start, 3, H, W)``; ``H = W = size``
+        for ``center_crop`` and ``squash``.
     """
     if not isinstance(size, int | np.integer) or size < 1:
         raise ValueError(f"size must be a positive integer, got {size!r}")
@@ -159,22 +167,72 @@ def load_pair_images(
             f"rows {start}:{stop} are out of range for MOS set {mos_set.name!r} of "
             f"{len(mos_set)} rows; expected 0 <= start <= stop <= {len(mos_set)}"
         )
-    count = stop - start
-    reference = np.empty((count, 3, size, size), dtype=np.uint8)
-    distorted = np.empty((count, 3, size, size), dtype=np.uint8)
+    _check_resize(resize)
     cache: dict[Path, np.ndarray] = {}
+    reference = distorted = np.empty((0, 3, size, size), dtype=np.uint8)
+    first = Path()
     rows = range(start, stop)
     for out, row in enumerate(tqdm(rows, desc=f"load {mos_set.name}", unit="pair", leave=False)):
-        path = mos_set.reference[row]
-        if path not in cache:
-            cache[path] = read_image(path, size)
-        reference[out] = cache[path]
-        distorted[out] = read_image(mos_set.distorted[row], size)
+        ref_path, dist_path = mos_set.reference[row], mos_set.distorted[row]
+        if ref_path not in cache:
+            cache[ref_path] = read_image(ref_path, size, resize)
+        ref_image, dist_image = cache[ref_path], read_image(dist_path, size, resize)
+        if out == 0:  # the first image fixes the shape of the whole batch
+            first = ref_path
+            reference = np.empty((stop - start, *ref_image.shape), dtype=np.uint8)
+            distorted = np.empty_like(reference)
+        _check_same_shape(ref_image, reference, ref_path, first, mos_set.name, resize)
+        _check_same_shape(dist_image, reference, dist_path, first, mos_set.name, resize)
+        reference[out], distorted[out] = ref_image, dist_image
     return reference, distorted
 
 
-def read_image(path: Path, size: int) -> np.ndarray:
-    """One image file as uint8 ``(3, size, size)`` RGB (see :func:`load_pair_images`)."""
+def _check_resize(resize: str) -> None:
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
+
+
+def _check_same_shape(
+    image: np.ndarray, batch: np.ndarray, path: Path, first: Path, name: str, resize: str
+) -> None:
+    """Every image of a set must fit one array: explain a mixed aspect ratio."""
+    if image.shape == batch.shape[1:]:
+        return
+    raise ValueError(
+        f"MOS set {name!r}: {path} comes out {image.shape[1]}x{image.shape[2]} (HxW) with "
+        f"resize {resize!r}, but {first} came out {batch.shape[2]}x{batch.shape[3]}; the set "
+        "mixes aspect ratios, so set mos.resize to 'center_crop' or 'squash'"
+    )
+
+
+def fit_image(image: Image.Image, size: int, resize: str = "keep_aspect") -> Image.Image:
+    """Bring a PIL image to the scoring size (bicubic, antialiased when shrinking).
+
+    - ``keep_aspect``: the short side becomes ``size``, the long side ``round(long * size /
+      short)``; nothing is cut off and nothing is distorted.
+    - ``center_crop``: as ``keep_aspect``, then the centre ``size x size`` square (odd margins
+      leave the extra pixel on the right / bottom).
+    - ``squash``: ``size x size`` directly; a non-square image is distorted.
+
+    An image that already has the target size is not resampled.
+    """
+    _check_resize(resize)
+    width, height = image.size
+    if resize == "squash":
+        target = (size, size)
+    else:
+        short = min(width, height)
+        target = (max(size, round(width * size / short)), max(size, round(height * size / short)))
+    if image.size != target:
+        image = image.resize(target, Image.Resampling.BICUBIC)
+    if resize == "center_crop" and image.size != (size, size):
+        left, top = (image.size[0] - size) // 2, (image.size[1] - size) // 2
+        image = image.crop((left, top, left + size, top + size))
+    return image
+
+
+def read_image(path: Path, size: int, resize: str = "keep_aspect") -> np.ndarray:
+    """One image file as uint8 ``(3, H, W)`` RGB, fitted by :func:`fit_image`."""
     try:
         with Image.open(path) as opened:
             image = opened.convert("RGB")
@@ -182,9 +240,7 @@ def read_image(path: Path, size: int) -> np.ndarray:
         raise FileNotFoundError(f"image file {path} does not exist") from None
     except (UnidentifiedImageError, OSError) as error:
         raise ValueError(f"cannot decode image file {path}: {error}") from error
-    if image.size != (size, size):
-        image = image.resize((size, size), Image.Resampling.BICUBIC)
-    return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+    return np.asarray(fit_image(image, size, resize), dtype=np.uint8).transpose(2, 0, 1)
 
 
 # ---------------------------------------------------------------- generic CSV

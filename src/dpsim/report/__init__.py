@@ -21,7 +21,7 @@ import yaml
 from dpsim import io, published
 from dpsim.report import findings, html
 from dpsim.report.provenance import Provenance, provenance, software_versions
-from dpsim.report.readout_study import readout_section
+from dpsim.report.readout_study import mos_notes, readout_section
 
 __all__ = ["FIGURE_TITLES", "ReportInputs", "build_report", "render_report"]
 
@@ -260,9 +260,9 @@ def _published_section(
 def _readout_sections(config: Mapping[str, Any], inputs: ReportInputs) -> list[html.Section]:
     if inputs.readout is None:
         return []
-    synthetic = any(entry["format"] == "fixture" for entry in config["mos"]["sets"])
     table = pd.read_parquet(inputs.readout)
-    return [readout_section(table, lambda name: _figure(inputs, name), synthetic)]
+    notes = mos_notes(config["mos"], table)
+    return [readout_section(table, lambda name: _figure(inputs, name), notes)]
 
 
 def _software_section() -> html.Section:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -72,16 +73,33 @@ def weighting_finding(table: pd.DataFrame) -> str:
     )
 
 
-def readout_section(
-    table: pd.DataFrame, figure: Callable[[str], str], synthetic_mos: bool
-) -> html.Section:
-    """Findings, the depth and heatmap figures, and the all-layers table."""
-    sentences = [best_descriptor(table), layers_finding(table), weighting_finding(table)]
-    if synthetic_mos and (table["kind"] == "mos").any():
-        sentences.append(
-            "MOS correlations use the offline fixture, whose scores come from a simulated "
-            "observer, not from people."
+#: How each ``mos.resize`` mode is said in the report.
+RESIZE_SENTENCES = {
+    "keep_aspect": "with their short side resized to {size} px (aspect ratio kept)",
+    "center_crop": "with their short side resized to {size} px, then cropped to the centre square",
+    "squash": "resized to {size}x{size} px (non-square images distorted)",
+}
+
+
+def mos_notes(mos: Mapping[str, Any], table: pd.DataFrame) -> list[str]:
+    """What a reader must know about the MOS rows: how images were sized, synthetic scores."""
+    if not (table["kind"] == "mos").any():
+        return []
+    size = RESIZE_SENTENCES[mos["resize"]].format(size=mos["image_size"])
+    notes = [f"MOS images were scored {size}, resampled with PIL's bicubic filter."]
+    if any(entry["format"] == "fixture" for entry in mos["sets"]):
+        notes.append(
+            "MOS correlations on the offline fixture use scores from a simulated observer, not "
+            "from people."
         )
+    return notes
+
+
+def readout_section(
+    table: pd.DataFrame, figure: Callable[[str], str], notes: Sequence[str] = ()
+) -> html.Section:
+    """Findings (then ``notes``), the depth and heatmap figures, and the all-layers table."""
+    sentences = [best_descriptor(table), layers_finding(table), weighting_finding(table), *notes]
     overall = _means(
         table[table["layers"] == "all"], ["network", "weights", "descriptor", "weighting"]
     )
