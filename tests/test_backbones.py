@@ -16,14 +16,13 @@ import torch
 import torchvision
 from local_http import LocalHTTPServer, unused_port
 
-from dpsim import backbones
-from dpsim.backbones import (
-    LAYER_TAPS,
-    Backbone,
+from dpsim import backbones, weights
+from dpsim.backbones import Backbone, build_backbone
+from dpsim.taps import LAYER_TAPS
+from dpsim.weights import (
     WeightsInfo,
     WeightsUnavailableError,
     available_offline,
-    build_backbone,
     imagenet_weights_file,
 )
 
@@ -208,6 +207,19 @@ def test_tap_set_errors():
         build_backbone("mobilenet_v3_small", "lpips")
 
 
+def test_names_moved_to_taps_and_weights_are_still_importable_from_backbones():
+    assert backbones.LAYER_TAPS is LAYER_TAPS
+    moved = set(backbones.__all__) - {"LAYER_TAPS", "Backbone", "build_backbone"}
+    assert moved == {
+        "IMAGENET_WEIGHTS",
+        "WeightsInfo",
+        "WeightsUnavailableError",
+        "available_offline",
+        "imagenet_weights_file",
+    }
+    assert all(getattr(backbones, name) is getattr(weights, name) for name in moved)
+
+
 def test_forward_checks_the_input(alexnet):
     with pytest.raises(ValueError, match=r"N x 3 x H x W, got \(1, 1, 64, 64\)"):
         alexnet(torch.zeros(1, 1, 64, 64))
@@ -269,7 +281,7 @@ def test_missing_weights_file(tmp_path):
 
 def test_legacy_densenet_keys_are_renamed():
     value = torch.zeros(1)
-    renamed = backbones._rename_legacy_densenet_keys(
+    renamed = weights._rename_legacy_densenet_keys(
         {"features.denseblock1.denselayer1.norm.1.weight": value, "features.conv0.weight": value}
     )
     assert set(renamed) == {
@@ -292,7 +304,7 @@ def test_imagenet_weights_are_torchvisions_v1_in_the_hub_layout(tmp_path):
 
 def test_imagenet_offline_fails_fast_saying_what_to_put_where(tmp_path, monkeypatch):
     url = f"http://127.0.0.1:{unused_port()}/alexnet-owt-7be5be79.pth"
-    monkeypatch.setattr(backbones, "_imagenet_url", lambda network: url)
+    monkeypatch.setattr(weights, "_imagenet_url", lambda network: url)
     expected = tmp_path / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
     start = time.monotonic()
     with pytest.raises(WeightsUnavailableError) as raised:
@@ -313,7 +325,7 @@ def imagenet_stand_in(tmp_path, monkeypatch, squeezenet_model):
     digest = _save_state(squeezenet_model, staging)
     name = f"squeezenet1_1-{digest[:8]}.pth"
     url = f"http://127.0.0.1:{unused_port()}/models/{name}"
-    monkeypatch.setattr(backbones, "_imagenet_url", lambda network: url)
+    monkeypatch.setattr(weights, "_imagenet_url", lambda network: url)
     return staging, digest, tmp_path / "torch"
 
 
@@ -323,7 +335,7 @@ def test_imagenet_file_in_place_loads_without_network(imagenet_stand_in, monkeyp
     def no_network(url: str, timeout: float = 0) -> bool:
         raise AssertionError(f"the network was probed for {url}")
 
-    monkeypatch.setattr(backbones, "_host_reachable", no_network)
+    monkeypatch.setattr(weights, "_host_reachable", no_network)
     _, path = imagenet_weights_file("squeezenet1_1", cache_dir)
     assert not available_offline("squeezenet1_1", cache_dir)
     path.parent.mkdir(parents=True)
@@ -338,7 +350,7 @@ def test_imagenet_file_in_place_loads_without_network(imagenet_stand_in, monkeyp
 
 def test_imagenet_file_with_a_wrong_hash_is_called_corrupt(tmp_path, monkeypatch):
     name = "squeezenet1_1-deadbeef.pth"
-    monkeypatch.setattr(backbones, "_imagenet_url", lambda network: f"http://127.0.0.1:1/{name}")
+    monkeypatch.setattr(weights, "_imagenet_url", lambda network: f"http://127.0.0.1:1/{name}")
     _, path = imagenet_weights_file("squeezenet1_1", tmp_path)
     _save_state(_seeded_torchvision("squeezenet1_1", 0), path)
     with pytest.raises(ValueError, match=r"corrupt.*deadbeef.*delete it and download it again"):
@@ -350,7 +362,7 @@ def test_imagenet_download_when_the_host_answers(imagenet_stand_in, monkeypatch)
     name = f"squeezenet1_1-{digest[:8]}.pth"
     with LocalHTTPServer({f"/models/{name}": staging.read_bytes()}) as server:
         url = server.url(f"/models/{name}")
-        monkeypatch.setattr(backbones, "_imagenet_url", lambda network: url)
+        monkeypatch.setattr(weights, "_imagenet_url", lambda network: url)
         backbone = build_backbone("squeezenet1_1", weights="imagenet", cache_dir=cache_dir)
         assert [r.path for r in server.requests] == [f"/models/{name}"]
     _, path = imagenet_weights_file("squeezenet1_1", cache_dir)
@@ -364,7 +376,7 @@ def test_imagenet_download_with_a_wrong_hash_leaves_no_file(imagenet_stand_in, m
     name = f"squeezenet1_1-{digest[:8]}.pth"
     with LocalHTTPServer({f"/models/{name}": b"not the weights"}) as server:
         url = server.url(f"/models/{name}")
-        monkeypatch.setattr(backbones, "_imagenet_url", lambda network: url)
+        monkeypatch.setattr(weights, "_imagenet_url", lambda network: url)
         with pytest.raises(WeightsUnavailableError, match=r"invalid hash value"):
             build_backbone("squeezenet1_1", weights="imagenet", cache_dir=cache_dir)
     assert not available_offline("squeezenet1_1", cache_dir)

@@ -11,7 +11,7 @@ import torch
 import yaml
 from local_http import LocalHTTPServer, unused_port
 
-from dpsim import backbones, cli, preflight
+from dpsim import cli, preflight, weights
 from dpsim.config import load_config, validate_config
 from dpsim.preflight import Check, PreflightError, raise_on_failure, run_preflight
 
@@ -31,7 +31,7 @@ def no_network(monkeypatch):
     def probe(url: str, timeout: float = 0) -> bool:
         raise AssertionError(f"the network was probed for {url}")
 
-    monkeypatch.setattr(backbones, "_host_reachable", probe)
+    monkeypatch.setattr(weights, "_host_reachable", probe)
 
 
 def _config(**sections) -> dict:
@@ -124,8 +124,8 @@ def test_hosts_are_probed_concurrently(tmp_path, monkeypatch):
         time.sleep(timeout)
         return False
 
-    monkeypatch.setattr(backbones, "_host_reachable", slow_unreachable)
-    monkeypatch.setattr(backbones, "_imagenet_url", lambda net: f"http://{net}.invalid/{net}.pth")
+    monkeypatch.setattr(weights, "_host_reachable", slow_unreachable)
+    monkeypatch.setattr(weights, "_imagenet_url", lambda net: f"http://{net}.invalid/{net}.pth")
     mirrors = tuple(f"http://mirror{i}.invalid/dataset" for i in range(3))
     config = _download_config("http://base.invalid/dataset", tmp_path / "bapps", mirrors)
     config["grid"].update(weights="imagenet", weights_dir=str(tmp_path / "torch"))
@@ -158,7 +158,7 @@ def _imagenet_config(tmp_path: Path) -> dict:
 
 def test_imagenet_weights_missing_and_host_unreachable_fail_with_the_path(tmp_path, monkeypatch):
     url = _dead_url(f"models/{SQUEEZENET_FILE}")
-    monkeypatch.setattr(backbones, "_imagenet_url", lambda network: url)
+    monkeypatch.setattr(weights, "_imagenet_url", lambda network: url)
     check = _check(
         run_preflight(_imagenet_config(tmp_path), tmp_path, 1.0), "weights squeezenet1_1"
     )
@@ -171,7 +171,7 @@ def test_imagenet_weights_missing_and_host_unreachable_fail_with_the_path(tmp_pa
 def test_imagenet_weights_download_host_answering_passes(tmp_path, monkeypatch):
     with LocalHTTPServer() as server:
         url = server.url(f"/models/{SQUEEZENET_FILE}")
-        monkeypatch.setattr(backbones, "_imagenet_url", lambda network: url)
+        monkeypatch.setattr(weights, "_imagenet_url", lambda network: url)
         checks = run_preflight(_imagenet_config(tmp_path), tmp_path, timeout=1.0)
     check = _check(checks, "weights squeezenet1_1")
     assert check.ok and url in check.message
@@ -179,7 +179,7 @@ def test_imagenet_weights_download_host_answering_passes(tmp_path, monkeypatch):
 
 def test_imagenet_weights_in_the_cache_need_no_network(tmp_path, monkeypatch, no_network):
     url = _dead_url(f"models/{SQUEEZENET_FILE}")
-    monkeypatch.setattr(backbones, "_imagenet_url", lambda network: url)
+    monkeypatch.setattr(weights, "_imagenet_url", lambda network: url)
     path = tmp_path / "torch" / "hub" / "checkpoints" / SQUEEZENET_FILE
     path.parent.mkdir(parents=True)
     path.write_bytes(b"weights")
@@ -202,7 +202,7 @@ def test_torchvision_dataset_missing_without_download_fails_offline(tmp_path, no
 
 def test_torchvision_download_needs_its_host(tmp_path, monkeypatch):
     probed: list[str] = []
-    monkeypatch.setattr(backbones, "_host_reachable", lambda url, timeout: probed.append(url))
+    monkeypatch.setattr(weights, "_host_reachable", lambda url, timeout: probed.append(url))
     options = {"root": str(tmp_path / "data"), "download": True}
     config = _config(images={"source": "stl10", "torchvision": options})
     check = _check(run_preflight(config, tmp_path), "images")
@@ -348,7 +348,7 @@ def test_cli_preflight_on_a_bad_config_returns_2(tmp_path, capsys):
 
 
 def test_readout_study_imagenet_weights_are_checked_too(tmp_path, monkeypatch):
-    monkeypatch.setattr(backbones, "_host_reachable", lambda url, timeout=0: False)
+    monkeypatch.setattr(weights, "_host_reachable", lambda url, timeout=0: False)
     config = _config(
         grid={"weights": "random", "weights_dir": str(tmp_path / "torch")},
         readout={"networks": ["mobilenet_v3_small"], "weights": ["random", "imagenet"]},
@@ -362,7 +362,7 @@ def test_readout_study_imagenet_weights_are_checked_too(tmp_path, monkeypatch):
 
 
 def test_paper_config_fails_fast_offline(repo, tmp_path, monkeypatch):
-    monkeypatch.setattr(backbones, "_host_reachable", lambda url, timeout=0: False)
+    monkeypatch.setattr(weights, "_host_reachable", lambda url, timeout=0: False)
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     config = load_config(repo / "config" / "paper.yaml")
     start = time.perf_counter()

@@ -47,7 +47,8 @@ def _preflight(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from dpsim.backbones import LAYER_TAPS, available_offline, imagenet_weights_file
+    from dpsim.taps import LAYER_TAPS
+    from dpsim.weights import available_offline, imagenet_weights_file
 
     print(f"dpsim {__version__}")
     print(f"distortions (identity ranking order): {', '.join(DISTORTIONS)}")

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
-from dpsim import backbones
+from dpsim import weights
 from dpsim.data import bapps_fetch, sources
 
 __all__ = [
@@ -230,11 +230,11 @@ def _extracted(dataset: Path, names: Iterable[str]) -> bool:
 
 def _weights_needs(grid: dict, workdir: Path) -> list[Check | _Download]:
     """ImageNet weights: each network's file in the cache or its URL; a state-dict file given."""
-    weights = grid["weights"]
-    if weights == "random":
+    choice = grid["weights"]  # not `weights`: that is the module
+    if choice == "random":
         return [Check("weights", True, "grid.weights: random needs no file")]
-    if weights != "imagenet":
-        path = _under(workdir, weights)
+    if choice != "imagenet":
+        path = _under(workdir, choice)
         if path.is_file():
             return [Check("weights", True, f"grid.weights: {path} exists")]
         fix = "give the path of a state-dict file, or imagenet / random"
@@ -260,7 +260,7 @@ def _readout_weights_needs(config: dict, workdir: Path) -> list[Check | _Downloa
 def _imagenet_need(network: str, cache_dir: Path) -> Check | _Download:
     name = f"weights {network}"
     try:
-        url, path = backbones.imagenet_weights_file(network, cache_dir)
+        url, path = weights.imagenet_weights_file(network, cache_dir)
     except ValueError as error:
         return Check(name, False, f"grid.networks: {error}")
     if path.is_file():
@@ -348,7 +348,7 @@ def _reachable(url: str, timeout: float) -> bool:
     parts = urlparse(url)
     if parts.scheme == "file":
         return Path(unquote(parts.path)).is_file()
-    return backbones._host_reachable(url, timeout)
+    return weights._host_reachable(url, timeout)
 
 
 # ------------------------------------------------------------------------- device
@@ -495,7 +495,7 @@ def _bapps_disk(section: dict, workdir: Path) -> list[DiskNeed]:
 def _weights_gb(network: str) -> float:
     """Size of a network's ImageNet weights file (torchvision's metadata, else an upper bound)."""
     try:
-        megabytes = backbones._imagenet_enum(network).meta.get("_file_size")
+        megabytes = weights.imagenet_enum(network).meta.get("_file_size")
     except (ValueError, KeyError, AttributeError):
         megabytes = None
     return megabytes / 1000 if megabytes else WEIGHTS_GB_UPPER
@@ -518,7 +518,7 @@ def _weights_disk(grid: dict, workdir: Path, extra: list[str]) -> list[DiskNeed]
 
 def _imagenet_in_place(network: str, cache_dir: Path) -> bool:
     try:
-        return backbones.available_offline(network, cache_dir)
+        return weights.available_offline(network, cache_dir)
     except ValueError:
         return True  # no such weights: the weights check reports it, nothing is downloaded
 
