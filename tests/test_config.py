@@ -140,6 +140,18 @@ def test_readout_and_mos_sections_are_checked():
     assert "readout.networks[0]: 'alexnett'" in message and "did you mean 'alexnet'" in message
     assert "mos.sets[0]: format 'csv' needs a `path`" in message
     assert "is not one of" in _error({"readout": {"descriptors": ["median"]}})
+    message = _error({"grid": {"networks": ["resnet18"], "taps": "lpips"}})
+    assert "grid.taps (resnet18): resnet18 has no 'lpips' tap set" in message
+    nets = ["alexnet", "resnet18"]
+    message = _error({"readout": {"networks": nets, "taps": "lpips"}})
+    assert "readout.taps (resnet18): resnet18 has no 'lpips' tap set" in message
+    assert "readout.taps (alexnet)" not in message and "map each network" in message
+    message = _error({"readout": {"networks": nets, "taps": {"alexnett": "lpips"}}})
+    assert (
+        "readout.taps: 'alexnett' is not in readout.networks (did you mean 'alexnet'?)" in message
+    )
+    mapped = {"alexnet": "lpips", "resnet18": ["layer1", "layer3"]}
+    assert validate_config({"readout": {"networks": nets, "taps": mapped}})["readout"]["taps"]
     message = _error({"mos": {"resize": "stretch", "image_size": 8}})
     assert "mos.resize" in message and "'stretch' is not one of" in message
     assert "mos.image_size" in message

@@ -3,6 +3,7 @@ headless-Chromium check of the page a reader opens."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -180,6 +181,35 @@ def test_report_without_demo_inputs_has_no_banner(tmp_path) -> None:
     assert 'class="banner"' not in html_text and "Full inputs" in html_text
     # Real BAPPS, but the toy summary lacks the six val subsets: the section says so.
     assert "No metric of this run has a published counterpart" in html_text
+
+
+def test_published_section_puts_a_readout_lin_beside_lpips_lin(tmp_path) -> None:
+    from dpsim.published import LAYER_TAPS, VAL_SUBSETS
+
+    inputs = _report_inputs(tmp_path, {"source": "download", "root": "/data/bapps"})
+    rows = [
+        {
+            "network": "alexnet",
+            "weights": "imagenet",
+            "descriptor": "spatial",
+            "weighting": weighting,
+            "layers": layers,
+            "dataset": "bapps",
+            "kind": "2afc",
+            "subset": subset,
+            "score": 0.791,
+            "n": 100,
+        }
+        for weighting in ("unit", "learned")
+        for layers in ("all", *LAYER_TAPS["alexnet"]["lpips"])
+        for subset in VAL_SUBSETS
+    ]
+    io.write_parquet(pd.DataFrame(rows), tmp_path / "readout.parquet")
+    inputs = dataclasses.replace(inputs, readout=tmp_path / "readout.parquet")
+    config = _config(images={"source": "stl10"}, grid={"weights": "imagenet"})
+    section = report.render_report(config, inputs).split('id="published"')[1].split("</section>")[0]
+    assert "readout study" in section and "78.7" in section and "79.1" in section  # lin
+    assert "76.8" in section  # the readout's unit weights stand for the baseline
 
 
 @pytest.mark.slow

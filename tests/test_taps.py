@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from dpsim.taps import LAYER_TAPS, check_network, resolve_taps, tap_set
+from dpsim.taps import LAYER_TAPS, check_network, readout_taps, resolve_taps, tap_set
 
 
 def test_importing_taps_loads_no_torch():
@@ -63,3 +63,12 @@ def test_check_network():
     assert check_network("convnext_tiny") == "convnext_tiny"
     with pytest.raises(ValueError, match=r"unknown network: 'alexnt'.*did you mean 'alexnet'"):
         check_network("alexnt")
+
+
+def test_readout_taps_one_choice_or_a_mapping_with_study_as_the_fallback():
+    assert readout_taps({"taps": "lpips"}, "vgg16") == "lpips"
+    assert readout_taps({"taps": ["a.1", "b"]}, "vgg16") == ("a.1", "b")
+    mapping = {"taps": {"alexnet": "lpips", "resnet18": ["layer1"]}}
+    assert readout_taps(mapping, "alexnet") == "lpips"
+    assert readout_taps(mapping, "resnet18") == ("layer1",)
+    assert readout_taps(mapping, "vgg16") == "study"

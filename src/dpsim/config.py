@@ -21,6 +21,7 @@ import yaml
 from dpsim.contexts import check_ranking
 from dpsim.names import CLASSIFICATION_NETWORKS, STUDY_NETWORKS
 from dpsim.registry import describe_choice, suggest
+from dpsim.taps import readout_taps, resolve_taps
 
 
 class ConfigError(ValueError):
@@ -165,6 +166,16 @@ def _network_problems(config: dict) -> Iterator[str]:
     for index, name in enumerate(config["grid"]["networks"]):
         if name not in CLASSIFICATION_NETWORKS:
             yield f"grid.networks[{index}]: {describe_network(name)}"
+        else:
+            yield from _tap_problem(f"grid.taps ({name})", name, config["grid"]["taps"])
+
+
+def _tap_problem(where: str, network: str, taps: object) -> Iterator[str]:
+    """A tap set the network does not have (or a malformed list), said before any job runs."""
+    try:
+        resolve_taps(network, taps)  # type: ignore[arg-type]
+    except ValueError as error:
+        yield f"{where}: {error}"
 
 
 def _image_problems(config: dict) -> Iterator[str]:
@@ -194,9 +205,27 @@ def _stats_problems(config: dict) -> Iterator[str]:
 
 
 def _readout_problems(config: dict) -> Iterator[str]:
-    for index, name in enumerate(config["readout"]["networks"]):
+    section = config["readout"]
+    for index, name in enumerate(section["networks"]):
         if name not in CLASSIFICATION_NETWORKS:
             yield f"readout.networks[{index}]: {describe_network(name)}"
+        else:
+            yield from (
+                f"{problem} (readout.taps may also map each network to its own choice, e.g. "
+                "{alexnet: lpips, vgg16: lpips})"
+                for problem in _tap_problem(
+                    f"readout.taps ({name})", name, readout_taps(section, name)
+                )
+            )
+    if isinstance(section["taps"], dict):
+        for name in section["taps"]:
+            if name not in section["networks"]:
+                close = suggest(name, section["networks"])
+                hint = f" (did you mean {close!r}?)" if close else ""
+                yield (
+                    f"readout.taps: {name!r} is not in readout.networks{hint}; a tap choice "
+                    f"needs its network listed there (now {section['networks']})"
+                )
 
 
 def _mos_problems(config: dict) -> Iterator[str]:

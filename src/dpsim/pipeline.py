@@ -18,6 +18,7 @@ from dpsim import contexts, experiment, figures, io, readout
 from dpsim.data import bapps, bapps_fetch, fixture, mos, mos_fixture, pool, sources
 from dpsim.names import RESULT_FIGURES, SPLITS
 from dpsim.runtime import resolve_device
+from dpsim.taps import readout_taps
 from dpsim.train import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -210,8 +211,8 @@ def mos_sets(section: dict, fixture_dir: str | Path | None) -> list[mos.MosSet]:
     return chosen
 
 
-def readout_settings(section: dict, seed: int) -> readout.ReadoutSettings:
-    """The readout study's settings from the config's ``readout`` section."""
+def readout_settings(section: dict, seed: int, network: str) -> readout.ReadoutSettings:
+    """The readout study's settings for ``network`` from the config's ``readout`` section."""
     decay = section["epochs"] // 2
     learned = TrainSettings(
         lr=section["lr"],
@@ -221,11 +222,10 @@ def readout_settings(section: dict, seed: int) -> readout.ReadoutSettings:
         epochs_constant=section["epochs"] - decay,
         epochs_decay=decay,
     )
-    taps = section["taps"] if isinstance(section["taps"], str) else tuple(section["taps"])
     return readout.ReadoutSettings(
         descriptors=tuple(section["descriptors"]),
         weightings=tuple(section["weightings"]),
-        taps=taps,
+        taps=readout_taps(section, network),
         train=learned,
         seed=seed,
     )
@@ -245,7 +245,7 @@ def readout_job(
         weights,
         bapps_cache,
         mos_sets(config["mos"], mos_fixture_dir),
-        readout_settings(config["readout"], config["seed"]),
+        readout_settings(config["readout"], config["seed"], network),
         mos_size=config["mos"]["image_size"],
         mos_resize=config["mos"]["resize"],
         device=resolve_device(config["device"]),

@@ -27,7 +27,8 @@ Taps (PROTOCOL §5)
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from dpsim.names import CLASSIFICATION_NETWORKS
 from dpsim.registry import describe_choice
@@ -142,3 +143,15 @@ def tap_set(network: str, name: str) -> tuple[str, ...]:
             "(the adaptation study's layers) or an explicit list of node names"
         )
     raise ValueError(f"unknown tap set for {network}: {describe_choice(name, sets)}")
+
+
+def readout_taps(section: Mapping[str, Any], network: str) -> str | tuple[str, ...]:
+    """The tap choice of ``network`` in the config's ``readout`` section.
+
+    ``readout.taps`` is one choice for every network (a set name or a list of node names) or a
+    mapping ``network -> choice``, where networks left out of the mapping use ``"study"``.
+    """
+    taps = section["taps"]
+    if isinstance(taps, Mapping):
+        taps = taps.get(network, "study")
+    return taps if isinstance(taps, str) else tuple(taps)

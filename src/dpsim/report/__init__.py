@@ -232,7 +232,7 @@ def _figures_section(inputs: ReportInputs, names: Sequence[str], id_: str, title
 
 
 def _published_section(
-    config: Mapping[str, Any], tables: _Tables, manifest: Mapping[str, Any]
+    config: Mapping[str, Any], inputs: ReportInputs, tables: _Tables, manifest: Mapping[str, Any]
 ) -> html.Section:
     title = "Comparison with published numbers"
     if not published.comparable(manifest):
@@ -242,10 +242,17 @@ def _published_section(
             "download or local) put their scores here beside the published table."
         )
         return html.Section("published", title, html.paragraph(text))
-    table = published.comparison_table(tables.summary, config["grid"]["weights"])
+    parts = [published.comparison_table(tables.summary, config["grid"])]
+    if inputs.readout is not None:
+        parts.append(published.readout_comparison(pd.read_parquet(inputs.readout)))
+    table = pd.concat(parts, ignore_index=True)
     note = (
         f"Published: {published.SOURCE}. Ours: mean of the six val subsets' 2AFC scores "
-        "(and item-weighted), in percent. Humans: "
+        "(and item-weighted), in percent. Source 'evaluation': L2, SSIM, and the untrained "
+        "baseline when grid.taps reads LPIPS's layers; 'readout study': LPIPS's layers read out "
+        "spatially with unit weights (baseline) or channel weights learned on the BAPPS 2AFC "
+        "train split (lin; readout.taps lpips for alexnet, vgg16, squeezenet1_1). Our "
+        "context-adapted lin/tune are not LPIPS's and are not compared. Humans: "
         + ", ".join(f"{k} {v}" for k, v in published.HUMAN_2AFC.items())
         + "."
     )
@@ -298,7 +305,7 @@ def render_report(
         _methods_section(config),
         _context_section(inputs, tables),
         _bapps_section(inputs, tables),
-        _published_section(config, tables, manifest),
+        _published_section(config, inputs, tables, manifest),
         _models_section(tables),
         _difficulty_section(inputs, tables),
         *_readout_sections(config, inputs),
