@@ -9,6 +9,7 @@ rule report:
         bapps_manifest="results/bapps/manifest.json",
         figures=[figure_png(name) for name in (*RESULT_FIGURES, "distortion_examples")],
         readout=readout_outputs(),
+        logs=training_logs(),
     output:
         "reports/report.html",
     params:

@@ -293,3 +293,24 @@ def test_mos_notes_say_how_images_were_sized_and_when_scores_are_synthetic() -> 
         "MOS images were scored resized to 96x96 px (non-square images distorted), resampled "
         "with PIL's bicubic filter."
     ]
+
+
+def test_head_findings_count_runs_whose_last_epoch_reads_distances_backwards() -> None:
+    columns = ["network", "variant", "context", "seed", "epoch", "val_2afc", "val_head_2afc"]
+    logs = pd.DataFrame(
+        [
+            ("alexnet", "lin", "c000", 0, 1, 0.30, 0.80),  # inverted at the last epoch
+            ("alexnet", "lin", "c000", 0, 0, 0.60, 0.60),
+            ("alexnet", "lin", "c001", 0, 0, 0.20, 0.90),  # inverted early, not at the end
+            ("alexnet", "lin", "c001", 0, 1, 0.60, 0.70),
+            ("alexnet", "tune", "c000", 0, 1, 0.45, 0.45),  # wrong, but the head is wrong too
+        ],
+        columns=columns,
+    )
+    (sentence,) = findings.head_findings(logs, "lpips")
+    assert sentence.startswith("The ranking head ended inverted in 1 of 3 trained runs")
+    assert "alexnet lin c000 (head 0.80, metric 0.30)" in sentence
+    assert sentence.endswith("train.head: monotone rules this out.")
+    fine = logs[logs["context"] != "c000"].assign(val_head_2afc=0.4)
+    assert findings.head_findings(fine, "monotone")[0].startswith("No trained run ended with")
+    assert findings.head_findings(logs.drop(columns="val_head_2afc"), "lpips") == []

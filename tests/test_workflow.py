@@ -154,7 +154,9 @@ def test_tiny_workflow_ends_in_a_readable_report(tiny_run, repo):
         assert (tiny_run / f"results/figures/{name}.png").stat().st_size > 5_000, name
         assert (tiny_run / f"results/figures/{name}.svg").exists(), name
     report = tiny_run / "reports/report.html"
-    assert "Demo run" in report.read_text()
+    text = report.read_text()
+    assert "Demo run" in text
+    assert "inverted ranking head" in text or "ranking head ended inverted" in text  # the logs
     page = inspect_page(report, tiny_run / "report.png")
     assert page.console_errors == [] and page.broken_images == [], page
     assert page.empty_sections == [] and page.external_requests == [], page

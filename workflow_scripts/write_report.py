@@ -19,5 +19,6 @@ inputs = report.ReportInputs(
     figures=figures,
     captions={name: captions / f"{name}.rst" for name in [*names, *readout_names]},
     readout=Path(readout_paths[0]) if readout_paths else None,
+    training_logs=[Path(p) for p in snakemake.input.logs],
 )
 report.build_report(snakemake.params.config, inputs, snakemake.output[0])

@@ -12,6 +12,7 @@ thousands of files.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -71,3 +72,27 @@ def write_summary(paths: Sequence[str | Path], out_path: str | Path) -> pd.DataF
     summary = summarise_items(read_items(paths))
     io.write_parquet(summary, out_path)
     return summary
+
+
+_LOG_PATH = re.compile(
+    r"(?P<network>[^/]+)/(?P<variant>[^/]+)/(?P<context>[^/]+)/seed(?P<seed>\d+)$"
+)
+
+
+def read_training_logs(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """Training logs ``.../{network}/{variant}/{context}/seed{seed}/log.parquet``, concatenated.
+
+    The metric's network, variant and seed come from the folder names the workflow writes.
+    """
+    frames = []
+    for path in paths:
+        match = _LOG_PATH.search(Path(path).parent.as_posix())
+        if match is None:
+            raise ValueError(f"{path}: not under {{network}}/{{variant}}/{{context}}/seed{{seed}}/")
+        frame = pd.read_parquet(path)
+        frames.append(
+            frame.assign(
+                network=match["network"], variant=match["variant"], seed=int(match["seed"])
+            )
+        )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -18,7 +18,6 @@ from dpsim import baselines, feature_cache, io
 from dpsim.contexts import Context, labels
 from dpsim.data.pool import Pool, load_pool
 from dpsim.evaluate import evaluate
-from dpsim.head import RankingHeads
 from dpsim.metric import DPSMetric, build_metric, load_metric, save_metric
 from dpsim.runtime import resolve_device
 from dpsim.seeding import seed_sequence
@@ -138,7 +137,7 @@ def adapt_lin_contexts(
     settings = TrainSettings.from_config(train_section)
     keys = (network, "lin", "all-contexts", seed)
     _seed_heads(config_seed, keys)
-    heads = RankingHeads(len(contexts))
+    heads = settings.new_heads(len(contexts))
     metric = grid_metric(grid, network, "lin", seed)
     initial = torch.cat([w.detach() for w in metric.weights])
     source = CachedLinSource(stats, label_sets, settings.dropout, initial, device=device)
@@ -179,7 +178,7 @@ def adapt_direct(
     metric = grid_metric(grid, network, variant, seed)
     metric.dropout.p = settings.dropout
     _seed_heads(config_seed, keys)
-    heads = RankingHeads(1)
+    heads = settings.new_heads(1)
     source = DirectSource(metric, pools, device=device)
     result = train(source, heads, settings, seed=config_seed, keys=keys, state_file=state_file)
     _write_training(metric.cpu(), result, 0, ctx, paths)

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from dpsim import contexts, experiment, figures, io, readout
+from dpsim import aggregate, contexts, experiment, figures, io, readout
 from dpsim.data import bapps, bapps_fetch, fixture, mos, mos_fixture, pool, sources
 from dpsim.names import RESULT_FIGURES, SPLITS
 from dpsim.runtime import resolve_device
@@ -134,30 +133,6 @@ def pack_bapps(section: dict, manifest_path: str | Path, cache_dir: str | Path) 
         bapps.pack_all(manifest_path, temp, section["image_size"], section["workers"])
 
 
-_LOG_PATH = re.compile(
-    r"(?P<network>[^/]+)/(?P<variant>[^/]+)/(?P<context>[^/]+)/seed(?P<seed>\d+)$"
-)
-
-
-def read_training_logs(paths: Sequence[str | Path]) -> pd.DataFrame:
-    """Training logs ``.../{network}/{variant}/{context}/seed{seed}/log.parquet``, concatenated.
-
-    The metric's network, variant and seed come from the folder names the workflow writes.
-    """
-    frames = []
-    for path in paths:
-        match = _LOG_PATH.search(Path(path).parent.as_posix())
-        if match is None:
-            raise ValueError(f"{path}: not under {{network}}/{{variant}}/{{context}}/seed{{seed}}/")
-        frame = pd.read_parquet(path)
-        frames.append(
-            frame.assign(
-                network=match["network"], variant=match["variant"], seed=int(match["seed"])
-            )
-        )
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
 def plot_result_figures(
     summary_path: str | Path,
     stats_paths: dict[str, str | Path],
@@ -177,7 +152,7 @@ def plot_result_figures(
         "bapps_heatmap": lambda: figures.bapps_heatmap(summary),
         "bapps_forest": lambda: figures.bapps_forest(stats["bapps_tests"], stats["bapps_deltas"]),
         "score_vs_rank_distance": lambda: figures.score_vs_rank_distance(summary, rankings),
-        "training_curves": lambda: figures.training_curves(read_training_logs(log_paths)),
+        "training_curves": lambda: figures.training_curves(aggregate.read_training_logs(log_paths)),
         "example_triplets": lambda: figures.example_triplets(
             pool.load_pool(test_pool_dir),
             experiment.read_contexts(rankings_path),

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from dpsim import io, scoring
-from dpsim.head import RankingHeads
+from dpsim.head import RankingHeads, head_2afc
 from dpsim.inference import signed
 from dpsim.metric import DPSMetric
 from dpsim.seeding import seed_sequence
@@ -64,7 +64,18 @@ PRESETS: dict[str, dict[str, float | int]] = {
         "epochs_decay": 5,
     },
 }
-LOG_COLUMNS = ("context", "epoch", "loss", "train_2afc", "val_2afc", "lr", "seconds")
+LOG_COLUMNS = (
+    "context",
+    "epoch",
+    "loss",
+    "train_2afc",
+    "val_2afc",
+    "val_head_2afc",
+    "lr",
+    "seconds",
+)
+#: The ranking heads :func:`train` can use (see :mod:`dpsim.head`).
+HEADS = ("lpips", "monotone")
 
 
 class NonFiniteError(RuntimeError):
@@ -82,13 +93,22 @@ class TrainSettings:
     epochs_constant: int
     epochs_decay: int
     dropout: float = 0.5
+    head: str = "lpips"
+
+    def __post_init__(self) -> None:
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
 
     @classmethod
     def from_config(cls, section: dict) -> TrainSettings:
         """The preset named by ``section['preset']``, with every non-null key overriding it."""
         values = dict(PRESETS[section["preset"]])
         values.update({k: v for k, v in section.items() if k in values and v is not None})
-        return cls(**values, dropout=section["dropout"])
+        return cls(**values, dropout=section["dropout"], head=section.get("head", "lpips"))
+
+    def new_heads(self, contexts: int) -> RankingHeads:
+        """Freshly initialised ranking heads of the configured kind, one per context."""
+        return RankingHeads(contexts, monotone=self.head == "monotone")
 
     @property
     def epochs(self) -> int:
@@ -245,8 +265,8 @@ def _epoch_seeds(keys: Sequence[str | int], seed: int, epoch: int) -> tuple[int,
     return int(order_seed), int(torch_seed)
 
 
-def validation_2afc(source: TripletSource, batch_size: int) -> np.ndarray:
-    """2AFC score of each context on the validation draw (hard labels)."""
+def _validation_distances(source: TripletSource, batch_size: int):
+    """Distances ``(N, K)`` of the validation draw and its labels, on the CPU."""
     count = source.count("val")
     d0s, d1s, labels = [], [], []
     with torch.no_grad():
@@ -255,11 +275,31 @@ def validation_2afc(source: TripletSource, batch_size: int) -> np.ndarray:
             d0, d1 = source.distances("val", rows, training=False)
             d0s.append(d0.float().cpu())
             d1s.append(d1.float().cpu())
-            labels.append(source.labels("val", rows).cpu())
-    d0, d1, judge = (torch.cat(parts).numpy() for parts in (d0s, d1s, labels))
+            labels.append(source.labels("val", rows).float().cpu())
+    return tuple(torch.cat(parts) for parts in (d0s, d1s, labels))
+
+
+def _metric_2afc(d0: torch.Tensor, d1: torch.Tensor, judge: torch.Tensor) -> np.ndarray:
+    d0n, d1n, jn = d0.numpy(), d1.numpy(), judge.numpy()
     return np.array(
-        [scoring.two_afc_score(d0[:, k], d1[:, k], judge[:, k]) for k in range(d0.shape[1])]
+        [scoring.two_afc_score(d0n[:, k], d1n[:, k], jn[:, k]) for k in range(d0n.shape[1])]
     )
+
+
+def validation_2afc(source: TripletSource, batch_size: int) -> np.ndarray:
+    """2AFC score of each context on the validation draw (hard labels)."""
+    return _metric_2afc(*_validation_distances(source, batch_size))
+
+
+def validation_scores(
+    source: TripletSource, heads: RankingHeads, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per context, the metric's validation 2AFC and the heads' own (:func:`head_2afc`)."""
+    d0, d1, judge = _validation_distances(source, batch_size)
+    device = next(heads.parameters()).device
+    with torch.no_grad():
+        logits = heads(d0.to(device), d1.to(device)).float().cpu()
+    return _metric_2afc(d0, d1, judge), head_2afc(logits, judge).numpy().astype(np.float64)
 
 
 def _check_finite(loss: torch.Tensor, parameters, epoch: int, step: int) -> None:
@@ -313,7 +353,7 @@ def train(
     for epoch in range(state["epoch"], settings.epochs):
         start = time.perf_counter()
         losses, train_scores = _run_epoch(source, heads, optimizer, settings, seed, keys, epoch)
-        val = validation_2afc(source, max(settings.batch_size, 512))
+        val, val_head = validation_scores(source, heads, max(settings.batch_size, 512))
         for k in range(source.contexts):
             state["log"].append(
                 {
@@ -322,6 +362,7 @@ def train(
                     "loss": losses[k],
                     "train_2afc": train_scores[k],
                     "val_2afc": float(val[k]),
+                    "val_head_2afc": float(val_head[k]),
                     "lr": settings.lr_at(epoch),
                     "seconds": time.perf_counter() - start,
                 }
@@ -419,6 +460,7 @@ def _save(state_file, run_id, state, source, heads, optimizer) -> None:
 
 
 __all__ = [
+    "HEADS",
     "PRESETS",
     "CachedLinSource",
     "DirectSource",
@@ -427,4 +469,5 @@ __all__ = [
     "TrainSettings",
     "train",
     "validation_2afc",
+    "validation_scores",
 ]

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from dpsim import io, published
+from dpsim import aggregate, io, published
 from dpsim.report import findings, html
 from dpsim.report.provenance import Provenance, provenance, software_versions
 from dpsim.report.readout_study import mos_notes, readout_section
@@ -49,6 +49,7 @@ class ReportInputs:
     figures: Mapping[str, Path]
     captions: Mapping[str, Path] = field(default_factory=dict)
     readout: Path | None = None
+    training_logs: Sequence[Path] = ()
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class _Tables:
     summary: pd.DataFrame
     stats: dict[str, pd.DataFrame]
     rankings: pd.DataFrame
+    training: pd.DataFrame
 
 
 def caption_text(path: Path | None) -> str:
@@ -94,6 +96,7 @@ def _findings_section(tables: _Tables, config: Mapping[str, Any]) -> html.Sectio
         *findings.bapps_findings(stats["bapps_tests"], margin, alpha),
         *findings.model_findings(stats["mixed_models"], alpha, min(config["grid"]["networks"])),
         *findings.difficulty_findings(stats["difficulty"], alpha),
+        *findings.head_findings(tables.training, config["train"]["head"]),
     ]
     body = html.bullet_list([s for s in sentences if s], "findings")
     return html.Section("findings", "Findings", body)
@@ -287,6 +290,7 @@ def _read_tables(inputs: ReportInputs) -> _Tables:
         summary=pd.read_parquet(inputs.summary),
         stats={name: pd.read_parquet(path) for name, path in inputs.stats.items()},
         rankings=pd.read_parquet(inputs.rankings),
+        training=aggregate.read_training_logs(inputs.training_logs),
     )
 
 

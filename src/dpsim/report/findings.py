@@ -131,3 +131,36 @@ def difficulty_findings(difficulty: pd.DataFrame, alpha: float) -> list[str]:
             f"({len(agreement)} adapted metrics)."
         )
     return sentences
+
+
+def head_findings(logs: pd.DataFrame, head: str) -> list[str]:
+    """How many trained runs ended with the ranking head reading the distances backwards.
+
+    A run (network, variant, context, seed) counts as inverted when, at its last epoch, the
+    head's own val 2AFC is above 0.5 while the metric's val 2AFC is below 0.5 (see
+    :mod:`dpsim.head`). Logs without ``val_head_2afc`` (older runs) give no sentence.
+    """
+    if logs.empty or "val_head_2afc" not in logs:
+        return []
+    keys = ["network", "variant", "context", "seed"]
+    last = logs.sort_values("epoch").groupby(keys, sort=True).tail(1)
+    last = last.dropna(subset=["val_head_2afc", "val_2afc"])
+    if last.empty:
+        return []
+    inverted = last[(last["val_head_2afc"] > 0.5) & (last["val_2afc"] < 0.5)]
+    rule = (
+        "head's val 2AFC above 0.5, the metric's below: the head reads the distances backwards "
+        "and the channel weights learn the wrong ranking"
+    )
+    if inverted.empty:
+        return [f"No trained run ended with an inverted ranking head ({rule}; {head} head)."]
+    runs = "; ".join(
+        f"{r.network} {r.variant} {r.context} (head {r.val_head_2afc:.2f}, metric {r.val_2afc:.2f})"
+        for r in inverted.head(5).itertuples()
+    )
+    more = f" and {len(inverted) - 5} more" if len(inverted) > 5 else ""
+    remedy = " train.head: monotone rules this out." if head == "lpips" else ""
+    return [
+        f"The ranking head ended inverted in {len(inverted)} of {len(last)} trained runs "
+        f"({rule}): {runs}{more}.{remedy}"
+    ]
