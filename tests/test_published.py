@@ -107,8 +107,11 @@ def _readout_rows(network: str, weights: str, layers: list[str], scores: dict) -
 def test_readout_rows_at_lpips_layers_stand_for_baseline_and_lin() -> None:
     lpips_alex = list(published.LAYER_TAPS["alexnet"]["lpips"])
     unit, learned = [0.70, 0.80, 0.70, 0.60, 0.65, 0.60], [0.72, 0.82, 0.74, 0.62, 0.66, 0.61]
+    tuned = [0.75, 0.85, 0.75, 0.65, 0.70, 0.65]
     readout = pd.DataFrame(
-        _readout_rows("alexnet", "imagenet", lpips_alex, {"unit": unit, "learned": learned})
+        _readout_rows(
+            "alexnet", "imagenet", lpips_alex, {"unit": unit, "learned": learned, "tuned": tuned}
+        )
         + _readout_rows("alexnet", "random", lpips_alex, {"unit": [0.6] * 6, "learned": [0.9] * 6})
         + _readout_rows("vgg16", "imagenet", ["features.3", "features.8"], {"unit": [0.7] * 6})
         + [
@@ -128,7 +131,10 @@ def test_readout_rows_at_lpips_layers_stand_for_baseline_and_lin() -> None:
         ("alexnet", "baseline", "imagenet"),
         ("alexnet", "baseline", "random"),
         ("alexnet", "lin", "lpips"),
+        ("alexnet", "tune", "lpips"),
     ]
+    assert table.loc[("alexnet", "tune", "lpips"), "published"] == 80.6
+    assert table.loc[("alexnet", "tune", "lpips"), "ours"] == pytest.approx(100 * sum(tuned) / 6)
     lin = table.loc[("alexnet", "lin", "lpips")]
     assert lin["published"] == 78.7 and lin["source"] == "readout study"
     assert lin["ours"] == pytest.approx(100 * sum(learned) / 6)

@@ -105,3 +105,31 @@ def test_readout_job_covers_every_combination(small_inputs) -> None:
         & (table["subset"] == "traditional")
     ]
     assert row["score"].item() == pytest.approx(expected)
+
+
+def test_tuned_rows_are_the_tuned_networks_own_scores(small_inputs) -> None:
+    cache, mos_set = small_inputs
+    settings = readout.ReadoutSettings(
+        descriptors=("spatial", "mean"), weightings=("unit", "tuned"), train=QUICK, batch_size=8
+    )
+    table = readout.readout_table("alexnet", "random", cache, [mos_set], settings, mos_size=32)
+    tuned = table[table["weighting"] == "tuned"]
+    # spatial only (what tune trains) x (all + 4 taps) x (2 + 2 BAPPS subsets + 1 MOS set)
+    assert len(tuned) == 5 * 5 and set(tuned["descriptor"]) == {"spatial"}
+    assert len(table[table["weighting"] == "unit"]) == 2 * 5 * 5
+    # The same training again, scored directly by the tuned metric's forward pass.
+    subsets = readout._bapps_train(cache)
+    metric = readout.tune_metric("alexnet", "random", subsets, settings, "cpu", "resources/torch")
+    backbone = build_metric("alexnet", "baseline", taps="study", weights="random", seed=0)
+    first = next(metric.backbone.parameters())
+    assert not torch.equal(first, next(backbone.backbone.parameters()))  # the network learned
+    data = bapps.BappsDataset(cache, "2afc", "val", "superres")
+    images = torch.from_numpy(np.array(data.images)).float() / 127.5 - 1
+    with torch.no_grad():
+        d0 = metric(images[:, 0], images[:, 1])
+        d1 = metric(images[:, 0], images[:, 2])
+    expected = scoring.two_afc_score(d0.numpy(), d1.numpy(), data.labels)
+    row = tuned[
+        (tuned["layers"] == "all") & (tuned["kind"] == "2afc") & (tuned["subset"] == "superres")
+    ]
+    assert row["score"].item() == pytest.approx(expected, abs=1e-9)

@@ -314,3 +314,13 @@ def test_head_findings_count_runs_whose_last_epoch_reads_distances_backwards() -
     fine = logs[logs["context"] != "c000"].assign(val_head_2afc=0.4)
     assert findings.head_findings(fine, "monotone")[0].startswith("No trained run ended with")
     assert findings.head_findings(logs.drop(columns="val_head_2afc"), "lpips") == []
+
+
+def test_tuning_finding_by_hand() -> None:
+    table = _readout_rows()  # all layers: alexnet unit 0.70 / learned 0.71, vgg16 0.74 / 0.75
+    assert readout_study.tuning_finding(table) == ""
+    tuned = table[(table["weighting"] == "unit") & (table["layers"] == "all")].copy()
+    tuned["weighting"] = "tuned"
+    tuned["score"] = tuned["network"].map({"alexnet": 0.80, "vgg16": 0.70})
+    sentence = readout_study.tuning_finding(pd.concat([table, tuned]))
+    assert "beat 1 of 2 over unit weights and 1 of 2 over learned weights" in sentence

@@ -123,8 +123,9 @@ def test_tiny_workflow_writes_the_statistics(tiny_run):
 @pytest.mark.slow
 def test_tiny_workflow_runs_the_readout_study(tiny_run):
     table = pd.read_parquet(tiny_run / "results/readout/summary.parquet")
-    # alexnet x random: 2 descriptors x 2 weightings x (all + 4 taps) x (2 + 2 BAPPS + 1 MOS).
-    assert len(table) == 2 * 2 * 5 * 5
+    # alexnet x random: (2 descriptors x 2 weightings + spatial tuned) x (all + 4 taps) x
+    # (2 + 2 BAPPS + 1 MOS).
+    assert len(table) == (2 * 2 + 1) * 5 * 5
     assert set(table["kind"]) == {"2afc", "jnd", "mos"}
     fixture = pd.read_csv(tiny_run / "results/mos/fixture/mos.csv")
     assert len(fixture) == 12

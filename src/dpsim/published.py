@@ -13,10 +13,10 @@ Only metrics that mean the same thing are compared:
 - from the readout study (``results/readout/summary.parquet``): a network read out at LPIPS's
   layers with the ``spatial`` descriptor over all layers, where ``unit`` weights are the baseline
   and ``learned`` weights are LPIPS ``lin`` (channel weights trained on the BAPPS 2AFC train
-  split with ImageNet weights frozen).
+  split with ImageNet weights frozen), ``tuned`` LPIPS ``tune`` (the network trained too).
 
 dpsim's ``lin``/``tune`` of the adaptation study are adapted to contexts, not trained on BAPPS,
-so they are never put beside LPIPS lin/tune; LPIPS ``tune`` has no counterpart here.
+so they are never put beside LPIPS lin/tune.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ COLUMNS = (
 FROM_EVALUATION = "evaluation"
 FROM_READOUT = "readout study"
 #: Readout weighting -> the published variant it stands for.
-READOUT_VARIANTS = {"unit": "baseline", "learned": "lin"}
+READOUT_VARIANTS = {"unit": "baseline", "learned": "lin", "tuned": "tune"}
 
 
 def comparable(bapps_manifest: Mapping[str, Any]) -> bool:
@@ -128,7 +128,8 @@ def readout_comparison(readout: pd.DataFrame) -> pd.DataFrame:
             continue
         for weighting, variant in READOUT_VARIANTS.items():
             chosen = group[(group["layers"] == "all") & (group["weighting"] == weighting)]
-            published_weights = "lpips" if variant == "lin" and weights == "imagenet" else weights
+            trained = variant in ("lin", "tune") and weights == "imagenet"
+            published_weights = "lpips" if trained else weights
             records.append(_record((network, variant, published_weights), FROM_READOUT, chosen))
     return _frame(records)
 

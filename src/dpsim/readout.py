@@ -16,7 +16,10 @@ own columns, signed so that higher means better agreement (:mod:`dpsim.correlati
 Learned weights are LPIPS's ``lin``: non-negative channel weights and a ranking head trained on
 the BAPPS 2AFC *train* triplets with the human judge fractions as soft labels (10% of them held
 out for validation, best epoch kept), once per descriptor on all layers; a layer alone uses its
-own slice of those weights.  Output rows follow :data:`COLUMNS`.
+own slice of those weights. ``tuned`` is LPIPS's ``tune``: the backbone and the channel weights
+trained together on the same triplets (the ``spatial`` descriptor only, which it is trained
+for), then read out like the others with the tuned network's statistics and weights.
+Output rows follow :data:`COLUMNS`.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from dpsim.head import RankingHeads
 from dpsim.metric import READOUTS, DPSMetric, build_metric, layer_statistics
 from dpsim.names import READOUT_COLUMNS
 from dpsim.seeding import rng
-from dpsim.train import CachedLinSource, TrainSettings, train
+from dpsim.train import CachedLinSource, DirectSource, TrainSettings, train
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +128,7 @@ def learn_weights(
     """LPIPS-style ``lin`` weights on BAPPS 2AFC train statistics (best of a 10% validation)."""
     s0, s1 = (np.asarray(s, dtype=np.float32) for s in train_stats)
     judge = np.asarray(judge, dtype=np.float32)
-    order = rng(settings.seed, "readout", "split", *keys).permutation(len(judge))
-    n_val = max(1, len(order) // 10)
-    val, fit = order[:n_val], order[n_val:]
+    fit, val = _split(judge, settings, keys)
     stats = {0: (s0[fit], s1[fit]), "val": (s0[val], s1[val])}
     labels = {0: judge[fit, None], "val": (judge[val, None] > 0.5).astype(np.float32)}
     width = s0.shape[1]
@@ -151,7 +152,7 @@ def _layer_sets(taps: Sequence[str]) -> list[tuple[str, int]]:
 def _weight_vector(weighting: str, learned: np.ndarray | None, width: int) -> np.ndarray | None:
     if weighting == "unit":
         return np.ones(width, dtype=np.float32)
-    return learned
+    return learned if weighting == "learned" else None
 
 
 def _masked(weights: np.ndarray, columns: slice | None) -> np.ndarray:
@@ -231,21 +232,83 @@ def _evaluation_sets(metric, cache_dir, mos_sets, mos_fit, device, batch) -> _Sc
     return scored
 
 
-def _train_statistics(metric, cache_dir, device, batch) -> tuple[dict, np.ndarray] | None:
+def _bapps_train(cache_dir) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(uint8 triplets, judge fractions) of every packed BAPPS 2AFC train subset."""
+    return [
+        (np.asarray(data.images), np.asarray(data.labels, dtype=np.float32))
+        for entry in _bapps_entries(cache_dir)
+        if entry["split"] == "train" and entry["kind"] == "2afc"
+        for data in [BappsDataset(cache_dir, "2afc", "train", entry["name"])]
+    ]
+
+
+def _train_statistics(metric, subsets, device, batch) -> tuple[dict, np.ndarray] | None:
     """Base-descriptor statistics of every BAPPS 2AFC train triplet, and the judge fractions."""
-    parts, judges = [], []
-    for entry in _bapps_entries(cache_dir):
-        if entry["split"] == "train" and entry["kind"] == "2afc":
-            data = BappsDataset(cache_dir, "2afc", "train", entry["name"])
-            parts.append(triplet_statistics(metric, np.asarray(data.images), device, batch))
-            judges.append(np.asarray(data.labels, dtype=np.float32))
-    if not parts:
+    if not subsets:
         return None
+    parts = [triplet_statistics(metric, images, device, batch) for images, _ in subsets]
     stats = {
         d: tuple(np.concatenate([p[d][k] for p in parts]) for k in range(2))
         for d in BASE_DESCRIPTORS
     }
-    return stats, np.concatenate(judges)
+    return stats, np.concatenate([judge for _, judge in subsets])
+
+
+def _split(judge: np.ndarray, settings: ReadoutSettings, keys: Sequence[str]):
+    """Rows to fit on and the 10% held out for validation (hard labels), seeded by ``keys``."""
+    order = rng(settings.seed, "readout", "split", *keys).permutation(len(judge))
+    n_val = max(1, len(order) // 10)
+    return order[n_val:], order[:n_val]
+
+
+def tune_metric(
+    network: str,
+    weights: str,
+    subsets: list[tuple[np.ndarray, np.ndarray]],
+    settings: ReadoutSettings,
+    device: str,
+    weights_dir: str | Path,
+) -> DPSMetric:
+    """LPIPS's ``tune``: backbone and channel weights trained on BAPPS 2AFC train triplets.
+
+    The same split, soft labels, ranking head and schedule as :func:`learn_weights`; the best
+    epoch on the held-out 10% is returned, in eval mode on ``device``.
+    """
+    images = np.concatenate([i for i, _ in subsets])
+    judge = np.concatenate([j for _, j in subsets])
+    keys = (network, weights, "tuned")
+    fit, val = _split(judge, settings, keys)
+    metric = build_metric(
+        network,
+        "tune",
+        taps=settings.taps,
+        weights=weights,
+        seed=settings.seed,
+        cache_dir=weights_dir,
+    )
+    metric.dropout.p = settings.train.dropout
+    pools = {0: (images[fit], judge[fit]), "val": (images[val], (judge[val] > 0.5) * 1.0)}
+    source = DirectSource(metric, pools, device=device)
+    torch.manual_seed(int(rng(settings.seed, "readout", "init", *keys).integers(2**31)))
+    result = train(
+        source, RankingHeads(1), settings.train, seed=settings.seed, keys=keys, progress=False
+    )
+    metric.load_state_dict(result.best_states[0]["source"])
+    return metric.to(device).eval()
+
+
+def _tuned_rows(metric, cache_dir, mos_sets, mos_fit, device, batch, header) -> list[tuple]:
+    """Rows of the tuned metric: its own statistics and weights, all layers and each alone."""
+    scored = _evaluation_sets(metric, cache_dir, mos_sets, mos_fit, device, batch)
+    combined = scored.combined("spatial")
+    weights = torch.cat([w.detach().float().cpu() for w in metric.weights]).numpy()
+    taps = list(metric.backbone.taps)
+    columns = layer_columns(metric.backbone.channels)
+    records = []
+    for (layers, index), cols in zip(_layer_sets(taps), [None, *columns], strict=True):
+        for row in _score_rows(combined, _masked(weights, cols)):
+            records.append((*header, "spatial", "tuned", layers, index, len(taps), *row))
+    return records
 
 
 def readout_table(
@@ -280,10 +343,11 @@ def readout_table(
     mos_fit = (mos_size, mos_resize)
     scored = _evaluation_sets(metric, cache_dir, mos_sets, mos_fit, device, settings.batch_size)
     train_stats = None
+    subsets = _bapps_train(cache_dir) if {"learned", "tuned"} & set(settings.weightings) else []
+    if not subsets and {"learned", "tuned"} & set(settings.weightings):
+        log.warning("no BAPPS 2AFC train subset packed: learned and tuned weights are skipped")
     if "learned" in settings.weightings:
-        train_stats = _train_statistics(metric, cache_dir, device, settings.batch_size)
-        if train_stats is None:
-            log.warning("no BAPPS 2AFC train subset packed: learned weights are skipped")
+        train_stats = _train_statistics(metric, subsets, device, settings.batch_size)
     records = []
     for descriptor in settings.descriptors:
         learned = None
@@ -294,11 +358,16 @@ def readout_table(
         combined = scored.combined(descriptor)
         for weighting in settings.weightings:
             base = _weight_vector(weighting, learned, width)
-            if base is None:
+            if base is None:  # learned without BAPPS train, or tuned (below)
                 continue
             for (layers, index), cols in zip(_layer_sets(taps), [None, *columns], strict=True):
                 for row in _score_rows(combined, _masked(base, cols)):
                     records.append(
                         (network, weights, descriptor, weighting, layers, index, len(taps), *row)
                     )
+    if "tuned" in settings.weightings and "spatial" in settings.descriptors and subsets:
+        tuned = tune_metric(network, weights, subsets, settings, device, weights_dir)
+        records += _tuned_rows(
+            tuned, cache_dir, mos_sets, mos_fit, device, settings.batch_size, (network, weights)
+        )
     return pd.DataFrame(records, columns=list(COLUMNS))

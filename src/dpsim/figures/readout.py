@@ -45,7 +45,7 @@ TEXT_COLUMNS = ("network", "weights", "descriptor", "weighting", "layers", "kind
 
 KIND_ORDER = ("2afc", "jnd", "mos")
 WEIGHTS_ORDER = ("imagenet", "random")
-WEIGHTING_ORDER = ("unit", "learned")
+WEIGHTING_ORDER = ("unit", "learned", "tuned")
 DESCRIPTOR_ORDER = ("spatial", "mean", "sort", "spatial+mean", "spatial+sort")
 KIND_TITLE = {
     "2afc": "BAPPS 2AFC (mean over subsets)",

@@ -73,6 +73,26 @@ def weighting_finding(table: pd.DataFrame) -> str:
     )
 
 
+def tuning_finding(table: pd.DataFrame) -> str:
+    """How often tuning the network too (LPIPS tune) beat unit and learned weights (spatial)."""
+    rows = table[
+        (table["layers"] == "all") & (table["kind"] == "2afc") & (table["descriptor"] == "spatial")
+    ]
+    wide = rows.pivot_table(index=["network", "weights"], columns="weighting", values="score")
+    if "tuned" not in wide.columns:
+        return ""
+    parts = [
+        f"{int((wide['tuned'] > wide[other]).sum())} of {int(wide[other].notna().sum())} over "
+        f"{other} weights"
+        for other in ("unit", "learned")
+        if other in wide.columns
+    ]
+    return (
+        "Tuning the network with its channel weights on the BAPPS 2AFC train split (LPIPS tune, "
+        f"spatial, all layers) beat {' and '.join(parts)} on BAPPS 2AFC (mean over subsets)."
+    )
+
+
 #: How each ``mos.resize`` mode is said in the report.
 RESIZE_SENTENCES = {
     "keep_aspect": "with their short side resized to {size} px (aspect ratio kept)",
@@ -99,7 +119,13 @@ def readout_section(
     table: pd.DataFrame, figure: Callable[[str], str], notes: Sequence[str] = ()
 ) -> html.Section:
     """Findings (then ``notes``), the depth and heatmap figures, and the all-layers table."""
-    sentences = [best_descriptor(table), layers_finding(table), weighting_finding(table), *notes]
+    sentences = [
+        best_descriptor(table),
+        layers_finding(table),
+        weighting_finding(table),
+        tuning_finding(table),
+        *notes,
+    ]
     overall = _means(
         table[table["layers"] == "all"], ["network", "weights", "descriptor", "weighting"]
     )
