@@ -234,6 +234,14 @@ def test_training_curves_plot_the_mean_over_runs():
         assert sum(isinstance(c, PolyCollection) for c in axis.collections) == 2  # sd bands
 
 
+def test_training_curves_add_the_heads_own_score_when_logged():
+    logs = make_logs([("alexnet", "lin", "c000", 0), ("alexnet", "lin", "c001", 0)], epochs=2)
+    logs["val_head_2afc"] = [0.6, 0.7, 0.8, 0.9]  # c000 epochs 0, 1, then c001
+    panels = [a for a in figures.training_curves(logs).axes if a.get_title()]
+    assert [a.get_title() for a in panels][-1] == "Validation 2AFC of the head"
+    np.testing.assert_allclose(panels[-1].lines[0].get_ydata(), [0.7, 0.8])  # means per epoch
+
+
 def test_training_curves_with_one_run_and_one_epoch_has_no_band():
     figure = figures.training_curves(make_logs([("alexnet", "lin", "c000", 0)], epochs=1))
     for axis in figure.axes:

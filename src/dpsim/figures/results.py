@@ -125,7 +125,9 @@ def training_curves(logs: pd.DataFrame) -> plt.Figure:
 
     Lines are means over contexts and seeds; the band is +-1 sd across those runs where there are
     several. It shows whether training converged and whether heads overfit (train above val).
-    Colour encodes the network and line style the variant; the two 2AFC panels share their y axis.
+    When the logs have ``val_head_2afc``, a fourth panel shows the ranking head's own validation
+    2AFC: far above the metric's, the head reads the distances backwards (:mod:`dpsim.head`).
+    Colour encodes the network and line style the variant; the 2AFC panels share their y axis.
     """
     require_columns(logs, LOG_COLUMNS, "training_curves")
     title = "Training curves (mean over contexts and seeds, band: +-1 sd)"
@@ -134,13 +136,18 @@ def training_curves(logs: pd.DataFrame) -> plt.Figure:
     networks, variants = network_order(logs["network"]), ordered(logs["variant"])
     colours = palette(networks)
     styles = {v: LINESTYLES[i % len(LINESTYLES)] for i, v in enumerate(variants)}
-    figure, axes = plt.subplots(1, 3, figsize=(13, 3.9), layout="constrained")
-    axes[2].sharey(axes[1])
-    panels = (
+    panels = [
         ("loss", "training loss (per triplet)", "Loss"),
         ("train_2afc", SCORE_2AFC, "Train 2AFC"),
         ("val_2afc", SCORE_2AFC, "Validation 2AFC"),
+    ]
+    if "val_head_2afc" in logs and logs["val_head_2afc"].notna().any():
+        panels.append(("val_head_2afc", SCORE_2AFC, "Validation 2AFC of the head"))
+    figure, axes = plt.subplots(
+        1, len(panels), figsize=(4.3 * len(panels), 3.9), layout="constrained"
     )
+    for axis in axes[2:]:
+        axis.sharey(axes[1])
     for axis, (column, ylabel, panel_title) in zip(axes, panels, strict=True):
         stats = _epoch_stats(logs, column)
         for network, variant in [(n, v) for n in networks for v in variants]:
