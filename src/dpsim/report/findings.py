@@ -133,12 +133,18 @@ def difficulty_findings(difficulty: pd.DataFrame, alpha: float) -> list[str]:
     return sentences
 
 
+#: How far on either side of 0.5 the head's and the metric's val 2AFC must lie for a run to
+#: count as inverted (a few hundred val triplets put chance scores within about +-0.03).
+INVERSION_MARGIN = 0.05
+
+
 def head_findings(logs: pd.DataFrame, head: str) -> list[str]:
     """How many trained runs ended with the ranking head reading the distances backwards.
 
     A run (network, variant, context, seed) counts as inverted when, at its last epoch, the
-    head's own val 2AFC is above 0.5 while the metric's val 2AFC is below 0.5 (see
-    :mod:`dpsim.head`). Logs without ``val_head_2afc`` (older runs) give no sentence.
+    head's own val 2AFC is at least ``0.5 + INVERSION_MARGIN`` while the metric's is at most
+    ``0.5 - INVERSION_MARGIN`` (see :mod:`dpsim.head`). Logs without ``val_head_2afc`` (older
+    runs) give no sentence.
     """
     if logs.empty or "val_head_2afc" not in logs:
         return []
@@ -147,10 +153,11 @@ def head_findings(logs: pd.DataFrame, head: str) -> list[str]:
     last = last.dropna(subset=["val_head_2afc", "val_2afc"])
     if last.empty:
         return []
-    inverted = last[(last["val_head_2afc"] > 0.5) & (last["val_2afc"] < 0.5)]
+    high, low = 0.5 + INVERSION_MARGIN, 0.5 - INVERSION_MARGIN
+    inverted = last[(last["val_head_2afc"] >= high) & (last["val_2afc"] <= low)]
     rule = (
-        "head's val 2AFC above 0.5, the metric's below: the head reads the distances backwards "
-        "and the channel weights learn the wrong ranking"
+        f"the head's own val 2AFC at least {high:g} while the metric's is at most {low:g}: the "
+        "head reads the distances backwards and the metric learns the wrong ranking"
     )
     if inverted.empty:
         return [f"No trained run ended with an inverted ranking head ({rule}; {head} head)."]
