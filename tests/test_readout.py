@@ -77,6 +77,16 @@ def small_inputs(tmp_path_factory):
     return root / "cache", mos.read_mos_set({"format": "fixture", "path": str(mos_dir)})
 
 
+def _direct_2afc(metric, cache, subset: str) -> float:
+    """2AFC score of ``metric``'s own forward pass on a packed BAPPS val subset."""
+    data = bapps.BappsDataset(cache, "2afc", "val", subset)
+    images = torch.from_numpy(np.array(data.images)).float() / 127.5 - 1
+    with torch.no_grad():
+        d0 = metric(images[:, 0], images[:, 1])
+        d1 = metric(images[:, 0], images[:, 2])
+    return scoring.two_afc_score(d0.numpy(), d1.numpy(), data.labels)
+
+
 def test_readout_job_covers_every_combination(small_inputs) -> None:
     cache, mos_set = small_inputs
     settings = readout.ReadoutSettings(train=QUICK, batch_size=8)
@@ -90,13 +100,8 @@ def test_readout_job_covers_every_combination(small_inputs) -> None:
     assert on_mos[["score", "krocc", "plcc"]].stack().between(-1, 1).all()
     assert table.loc[table["kind"] != "mos", ["krocc", "plcc"]].isna().all().all()
     # Unit weights, all layers, spatial = the baseline metric's 2AFC score, computed directly.
-    data = bapps.BappsDataset(cache, "2afc", "val", "traditional")
     metric = build_metric("alexnet", "baseline", taps="study", weights="random", seed=0).eval()
-    images = torch.from_numpy(np.array(data.images)).float() / 127.5 - 1
-    with torch.no_grad():
-        d0 = metric(images[:, 0], images[:, 1])
-        d1 = metric(images[:, 0], images[:, 2])
-    expected = scoring.two_afc_score(d0.numpy(), d1.numpy(), data.labels)
+    expected = _direct_2afc(metric, cache, "traditional")
     row = table[
         (table["descriptor"] == "spatial")
         & (table["weighting"] == "unit")
@@ -123,12 +128,7 @@ def test_tuned_rows_are_the_tuned_networks_own_scores(small_inputs) -> None:
     backbone = build_metric("alexnet", "baseline", taps="study", weights="random", seed=0)
     first = next(metric.backbone.parameters())
     assert not torch.equal(first, next(backbone.backbone.parameters()))  # the network learned
-    data = bapps.BappsDataset(cache, "2afc", "val", "superres")
-    images = torch.from_numpy(np.array(data.images)).float() / 127.5 - 1
-    with torch.no_grad():
-        d0 = metric(images[:, 0], images[:, 1])
-        d1 = metric(images[:, 0], images[:, 2])
-    expected = scoring.two_afc_score(d0.numpy(), d1.numpy(), data.labels)
+    expected = _direct_2afc(metric, cache, "superres")
     row = tuned[
         (tuned["layers"] == "all") & (tuned["kind"] == "2afc") & (tuned["subset"] == "superres")
     ]

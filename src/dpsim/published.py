@@ -119,7 +119,7 @@ def comparison_table(summary: pd.DataFrame, grid: Mapping[str, Any]) -> pd.DataF
 
 
 def readout_comparison(readout: pd.DataFrame) -> pd.DataFrame:
-    """The readout study's LPIPS-layer spatial readouts beside published baseline and lin."""
+    """The readout study's LPIPS-layer spatial readouts beside published baseline, lin, tune."""
     rows = _val_2afc(readout)
     rows = rows[rows["descriptor"] == "spatial"]
     records = []

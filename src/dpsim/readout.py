@@ -38,7 +38,6 @@ import torch
 from dpsim import correlation, inference, scoring
 from dpsim.data.bapps import BappsDataset
 from dpsim.data.mos import MosSet
-from dpsim.head import RankingHeads
 from dpsim.metric import READOUTS, DPSMetric, build_metric, layer_statistics
 from dpsim.names import READOUT_COLUMNS
 from dpsim.seeding import rng
@@ -137,7 +136,12 @@ def learn_weights(
         stats, labels, settings.train.dropout, torch.full((width,), width**-0.5), device
     )
     result = train(
-        source, RankingHeads(1), settings.train, seed=settings.seed, keys=keys, progress=False
+        source,
+        settings.train.new_heads(1),
+        settings.train,
+        seed=settings.seed,
+        keys=keys,
+        progress=False,
     )
     return result.best_states[0]["source"]["weights"].cpu().numpy().astype(np.float32)
 
@@ -278,37 +282,54 @@ def tune_metric(
     judge = np.concatenate([j for _, j in subsets])
     keys = (network, weights, "tuned")
     fit, val = _split(judge, settings, keys)
-    metric = build_metric(
-        network,
-        "tune",
-        taps=settings.taps,
-        weights=weights,
-        seed=settings.seed,
-        cache_dir=weights_dir,
-    )
+    metric = _readout_metric(network, "tune", weights, settings, weights_dir)
     metric.dropout.p = settings.train.dropout
     pools = {0: (images[fit], judge[fit]), "val": (images[val], (judge[val] > 0.5) * 1.0)}
     source = DirectSource(metric, pools, device=device)
     torch.manual_seed(int(rng(settings.seed, "readout", "init", *keys).integers(2**31)))
     result = train(
-        source, RankingHeads(1), settings.train, seed=settings.seed, keys=keys, progress=False
+        source,
+        settings.train.new_heads(1),
+        settings.train,
+        seed=settings.seed,
+        keys=keys,
+        progress=False,
     )
     metric.load_state_dict(result.best_states[0]["source"])
     return metric.to(device).eval()
 
 
+def _readout_metric(
+    network: str, variant: str, weights: str, settings: ReadoutSettings, weights_dir
+) -> DPSMetric:
+    """The study's metric of ``network``: its taps, weights and seed, in ``variant``."""
+    return build_metric(
+        network,
+        variant,
+        taps=settings.taps,
+        weights=weights,
+        seed=settings.seed,
+        cache_dir=weights_dir,
+    )
+
+
+def _layer_rows(metric: DPSMetric, combined: _Scored, w: np.ndarray, header: tuple) -> list:
+    """Rows for weights ``w`` over all layers and each layer alone, after ``header``
+    (network, weights, descriptor, weighting)."""
+    taps = list(metric.backbone.taps)
+    columns = layer_columns(metric.backbone.channels)
+    return [
+        (*header, layers, index, len(taps), *row)
+        for (layers, index), cols in zip(_layer_sets(taps), [None, *columns], strict=True)
+        for row in _score_rows(combined, _masked(w, cols))
+    ]
+
+
 def _tuned_rows(metric, cache_dir, mos_sets, mos_fit, device, batch, header) -> list[tuple]:
     """Rows of the tuned metric: its own statistics and weights, all layers and each alone."""
     scored = _evaluation_sets(metric, cache_dir, mos_sets, mos_fit, device, batch)
-    combined = scored.combined("spatial")
     weights = torch.cat([w.detach().float().cpu() for w in metric.weights]).numpy()
-    taps = list(metric.backbone.taps)
-    columns = layer_columns(metric.backbone.channels)
-    records = []
-    for (layers, index), cols in zip(_layer_sets(taps), [None, *columns], strict=True):
-        for row in _score_rows(combined, _masked(weights, cols)):
-            records.append((*header, "spatial", "tuned", layers, index, len(taps), *row))
-    return records
+    return _layer_rows(metric, scored.combined("spatial"), weights, (*header, "spatial", "tuned"))
 
 
 def readout_table(
@@ -328,23 +349,15 @@ def readout_table(
     MOS images are fitted to ``mos_size`` in mode ``mos_resize`` (:func:`dpsim.data.mos.fit_image`);
     BAPPS images are scored at the size they were packed at.
     """
-    metric = build_metric(
-        network,
-        "baseline",
-        taps=settings.taps,
-        weights=weights,
-        seed=settings.seed,
-        cache_dir=weights_dir,
-    ).to(device)
+    metric = _readout_metric(network, "baseline", weights, settings, weights_dir).to(device)
     metric.eval()
-    taps = list(metric.backbone.taps)
-    columns = layer_columns(metric.backbone.channels)
     width = sum(metric.backbone.channels)
     mos_fit = (mos_size, mos_resize)
     scored = _evaluation_sets(metric, cache_dir, mos_sets, mos_fit, device, settings.batch_size)
     train_stats = None
-    subsets = _bapps_train(cache_dir) if {"learned", "tuned"} & set(settings.weightings) else []
-    if not subsets and {"learned", "tuned"} & set(settings.weightings):
+    trains = bool({"learned", "tuned"} & set(settings.weightings))
+    subsets = _bapps_train(cache_dir) if trains else []
+    if trains and not subsets:
         log.warning("no BAPPS 2AFC train subset packed: learned and tuned weights are skipped")
     if "learned" in settings.weightings:
         train_stats = _train_statistics(metric, subsets, device, settings.batch_size)
@@ -360,11 +373,8 @@ def readout_table(
             base = _weight_vector(weighting, learned, width)
             if base is None:  # learned without BAPPS train, or tuned (below)
                 continue
-            for (layers, index), cols in zip(_layer_sets(taps), [None, *columns], strict=True):
-                for row in _score_rows(combined, _masked(base, cols)):
-                    records.append(
-                        (network, weights, descriptor, weighting, layers, index, len(taps), *row)
-                    )
+            header = (network, weights, descriptor, weighting)
+            records += _layer_rows(metric, combined, base, header)
     if "tuned" in settings.weightings and "spatial" in settings.descriptors and subsets:
         tuned = tune_metric(network, weights, subsets, settings, device, weights_dir)
         records += _tuned_rows(

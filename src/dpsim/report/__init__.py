@@ -253,8 +253,9 @@ def _published_section(
         f"Published: {published.SOURCE}. Ours: mean of the six val subsets' 2AFC scores "
         "(and item-weighted), in percent. Source 'evaluation': L2, SSIM, and the untrained "
         "baseline when grid.taps reads LPIPS's layers; 'readout study': LPIPS's layers read out "
-        "spatially with unit weights (baseline) or channel weights learned on the BAPPS 2AFC "
-        "train split (lin; readout.taps lpips for alexnet, vgg16, squeezenet1_1). Our "
+        "spatially with unit weights (baseline), channel weights learned on the BAPPS 2AFC "
+        "train split (lin) or the network tuned with them (tune); readout.taps lpips for "
+        "alexnet, vgg16, squeezenet1_1. Our "
         "context-adapted lin/tune are not LPIPS's and are not compared. Humans: "
         + ", ".join(f"{k} {v}" for k, v in published.HUMAN_2AFC.items())
         + "."
