@@ -1,17 +1,19 @@
 # Adaptation: frozen-backbone statistics (computed once), then one training per grid cell.
+# Training jobs read their context's ranking from their settings, not from rankings.parquet,
+# so a new context re-trains only itself (and the all-contexts lin job).
 
 
 rule pool_statistics:
     input:
         pools=[f"results/pool/{split}/draw{draw}" for split, draw in CACHED_DRAWS],
+        weights=weights_file(),
     output:
-        [
+        caches=[
             f"results/cache/{{network}}/seed{{seed}}/{split}_draw{draw}.npz"
             for split, draw in CACHED_DRAWS
         ],
     params:
-        grid=config["grid"],
-        device=config["device"],
+        settings=settings("pool_statistics"),
     log:
         "logs/cache/{network}_seed{seed}.log",
     threads: 1
@@ -20,7 +22,7 @@ rule pool_statistics:
         runtime=60,
         gpu=GPU_JOBS,
     script:
-        "../workflow_scripts/cache_statistics.py"
+        "../workflow_scripts/pool_statistics.py"
 
 
 if config["grid"]["batch_contexts"]:
@@ -29,7 +31,7 @@ if config["grid"]["batch_contexts"]:
         input:
             train=train_caches,
             val="results/cache/{network}/seed{seed}/val_draw0.npz",
-            rankings="results/contexts/rankings.parquet",
+            weights=weights_file(),
         output:
             best=expand(
                 "results/metrics/{{network}}/lin/{context}/seed{{seed}}/best.pt",
@@ -44,11 +46,7 @@ if config["grid"]["batch_contexts"]:
                 context=CONTEXTS,
             ),
         params:
-            grid=config["grid"],
-            train=config["train"],
-            seed=config["seed"],
-            device=config["device"],
-            contexts=CONTEXTS,
+            settings=settings("adapt_lin_all_contexts"),
             state="results/train_state/{network}/lin/all/seed{seed}.pt",
         log:
             "logs/adapt/{network}_lin_all_seed{seed}.log",
@@ -60,14 +58,14 @@ if config["grid"]["batch_contexts"]:
             runtime=120,
             gpu=GPU_JOBS,
         script:
-            "../workflow_scripts/adapt_lin_contexts.py"
+            "../workflow_scripts/adapt_lin_all_contexts.py"
 
 
 rule adapt_direct:
     input:
         train=train_pools,
         val="results/pool/val/draw0",
-        rankings="results/contexts/rankings.parquet",
+        weights=weights_file(),
     output:
         best="results/metrics/{network}/{variant}/{context}/seed{seed}/best.pt",
         last="results/metrics/{network}/{variant}/{context}/seed{seed}/last.pt",
@@ -75,10 +73,7 @@ rule adapt_direct:
     wildcard_constraints:
         variant=DIRECT_VARIANTS,
     params:
-        grid=config["grid"],
-        train=config["train"],
-        seed=config["seed"],
-        device=config["device"],
+        settings=settings("adapt_direct"),
         state="results/train_state/{network}/{variant}/{context}/seed{seed}.pt",
     log:
         "logs/adapt/{network}_{variant}_{context}_seed{seed}.log",

@@ -3,9 +3,9 @@
 
 rule summary:
     input:
-        trained_eval_files() + untrained_eval_files(),
+        evaluations=trained_eval_files() + untrained_eval_files(),
     output:
-        "results/summary.parquet",
+        summary="results/summary.parquet",
     log:
         "logs/analysis/summary.log",
     threads: 1
@@ -13,7 +13,7 @@ rule summary:
         mem_mb=4000,
         runtime=30,
     script:
-        "../workflow_scripts/summarise.py"
+        "../workflow_scripts/summary.py"
 
 
 rule stats:
@@ -22,10 +22,9 @@ rule stats:
         summary="results/summary.parquet",
         rankings="results/contexts/rankings.parquet",
     output:
-        **{name: f"results/stats/{name}.parquet" for name in STATS_FILES},
+        **stats_tables(),
     params:
-        stats=config["stats"],
-        seed=config["seed"],
+        settings=settings("stats"),
     log:
         "logs/analysis/stats.log",
     threads: 1
@@ -33,7 +32,7 @@ rule stats:
         mem_mb=4000,
         runtime=30,
     script:
-        "../workflow_scripts/compute_stats.py"
+        "../workflow_scripts/stats.py"
 
 
 rule result_figures:
@@ -44,18 +43,9 @@ rule result_figures:
         logs=training_logs(),
         pool="results/pool/test/draw0",
     output:
-        **{
-            name: report(
-                figure_png(name),
-                caption=f"../reports/captions/{name}.rst",
-                category="Results" if name != "example_triplets" else "Distortions",
-            )
-            for name in RESULT_FIGURES
-        },
-        svgs=[f"results/figures/{name}.svg" for name in RESULT_FIGURES],
+        **figure_outputs("result_figures"),
     params:
-        examples=config["figures"]["example_triplets"],
-        seed=config["seed"],
+        settings=settings("result_figures"),
     log:
         "logs/figures/result_figures.log",
     threads: 1
@@ -63,4 +53,4 @@ rule result_figures:
         mem_mb=4000,
         runtime=20,
     script:
-        "../workflow_scripts/plot_result_figures.py"
+        "../workflow_scripts/result_figures.py"

@@ -1,9 +1,12 @@
-# Config validation (before any job runs), wildcard constraints, target lists.
+# Config validation (before any job runs), wildcard constraints, job settings, target lists.
 from pathlib import Path
 
 import dpsim.config
 from dpsim.contexts import contexts_from_config
-from dpsim.names import READOUT_FIGURES, RESULT_FIGURES, SPLITS, STATS_FILES
+from dpsim.figure_registry import figures_of, report_input, svg_output
+from dpsim.names import NETWORK_BASELINES, SPLITS, STATS_FILES, UNTRAINED
+from dpsim.steps import keys as step_keys
+from dpsim.weights import WEIGHT_CHOICES
 
 config.update(
     dpsim.config.validate_config(
@@ -14,6 +17,7 @@ config.update(
 
 CONTEXTS = [c.name for c in contexts_from_config(config["contexts"])]
 GRID = config["grid"]
+READOUT = config["readout"]
 DIRECT_VARIANTS = "tune|scratch" if GRID["batch_contexts"] else "lin|tune|scratch"
 # Jobs ask the scheduler for a GPU only when the config asks for CUDA explicitly.
 GPU_JOBS = 1 if config["device"].startswith("cuda") else 0
@@ -25,7 +29,34 @@ wildcard_constraints:
     seed=r"\d+",
     network=r"[a-z0-9_]+",
     context=r"c\d+",
-    untrained="baseline|cosine|l2|ssim",
+    untrained="|".join(UNTRAINED),
+
+
+def settings(rule_name):
+    """The config keys a job of ``rule_name`` reads (dpsim.steps.keys), as its one config param."""
+    return lambda wildcards: step_keys.settings(rule_name, config, wildcards)
+
+
+def weights_file(wildcards=None):
+    """A state-dict file given as grid.weights: an input, so replacing it re-runs its jobs."""
+    return [] if GRID["weights"] in WEIGHT_CHOICES else [GRID["weights"]]
+
+
+def figure_png(name):
+    return f"results/figures/{name}.png"
+
+
+def figure_outputs(rule_name):
+    """A drawing rule's outputs: each registry figure's PNG (flagged for the report) and SVG."""
+    outputs = {}
+    for entry in figures_of(rule_name):
+        outputs[entry.name] = report(
+            figure_png(entry.name),
+            caption=f"../reports/captions/{entry.caption}",
+            category=entry.category,
+        )
+        outputs[svg_output(entry.name)] = f"results/figures/{entry.name}.svg"
+    return outputs
 
 
 def pool_draws(split):
@@ -84,26 +115,14 @@ def untrained_eval_files():
     per_network = [
         f"results/eval/{network}/{variant}/all/seed{seed}.parquet"
         for network in GRID["networks"]
-        for variant in sorted(chosen & {"baseline", "cosine"})
+        for variant in sorted(chosen & set(NETWORK_BASELINES))
         for seed in GRID["seeds"]
     ]
-    pixel = [f"results/eval/pixel/{v}/all/seed0.parquet" for v in sorted(chosen & {"l2", "ssim"})]
-    return per_network + pixel
-
-
-def all_targets():
-    return [
-        "results/contexts/rankings.parquet",
-        *pool_dirs(),
-        "results/figures/distortion_examples.png",
-        "results/bapps/cache",
-        *trained_eval_files(),
-        *untrained_eval_files(),
-        "results/summary.parquet",
-        *stats_tables().values(),
-        *readout_outputs(),
-        "reports/report.html",
+    pixel = [
+        f"results/eval/pixel/{v}/all/seed0.parquet"
+        for v in sorted(chosen - set(NETWORK_BASELINES))
     ]
+    return per_network + pixel
 
 
 def training_logs():
@@ -115,13 +134,6 @@ def stats_tables():
     return {name: f"results/stats/{name}.parquet" for name in STATS_FILES}
 
 
-def figure_png(name):
-    return f"results/figures/{name}.png"
-
-
-READOUT = config["readout"]
-
-
 def readout_files():
     return [
         f"results/readout/{network}/{weights}.parquet"
@@ -130,14 +142,34 @@ def readout_files():
     ]
 
 
-def readout_outputs():
-    """The readout study's summary and figures (nothing when no network is listed)."""
-    if not READOUT["networks"]:
-        return []
-    return ["results/readout/summary.parquet", *map(figure_png, READOUT_FIGURES)]
+def readout_summary():
+    """The readout study's summary table (nothing when no network is listed)."""
+    return ["results/readout/summary.parquet"] if READOUT["networks"] else []
+
+
+def drawn_figures():
+    """Every registry figure this run draws (the readout study's only with a readout study)."""
+    rules = ["distortion_examples", "result_figures"]
+    rules += ["readout_figures"] if READOUT["networks"] else []
+    return [entry.name for rule_name in rules for entry in figures_of(rule_name)]
 
 
 def mos_fixture_input():
     """The generated MOS fixture when a MOS set of the config is the fixture."""
     used = any(entry["format"] == "fixture" for entry in config["mos"]["sets"])
     return ["results/mos/fixture"] if used and READOUT["networks"] else []
+
+
+def all_targets():
+    return [
+        "results/contexts/rankings.parquet",
+        *pool_dirs(),
+        "results/bapps/cache",
+        *trained_eval_files(),
+        *untrained_eval_files(),
+        "results/summary.parquet",
+        *stats_tables().values(),
+        *readout_summary(),
+        *map(figure_png, drawn_figures()),
+        "reports/report.html",
+    ]

@@ -3,9 +3,9 @@
 
 rule rankings:
     output:
-        "results/contexts/rankings.parquet",
+        rankings="results/contexts/rankings.parquet",
     params:
-        contexts=config["contexts"],
+        settings=settings("rankings"),
     log:
         "logs/contexts/rankings.log",
     threads: 1
@@ -13,18 +13,16 @@ rule rankings:
         mem_mb=1000,
         runtime=5,
     script:
-        "../workflow_scripts/write_rankings.py"
+        "../workflow_scripts/rankings.py"
 
 
 rule pool_draw:
     input:
         images="results/images/{split}.npy",
     output:
-        directory("results/pool/{split}/draw{draw}"),
+        pool=directory("results/pool/{split}/draw{draw}"),
     params:
-        pool=config["pool"],
-        seed=config["seed"],
-        device=config["device"],
+        settings=settings("pool_draw"),
     log:
         "logs/pool/{split}_draw{draw}.log",
     threads: 1
@@ -32,22 +30,16 @@ rule pool_draw:
         mem_mb=4000,
         runtime=60,
     script:
-        "../workflow_scripts/build_pool_draw.py"
+        "../workflow_scripts/pool_draw.py"
 
 
 rule distortion_examples:
     input:
         images="results/images/val.npy",
     output:
-        png=report(
-            "results/figures/distortion_examples.png",
-            caption="../reports/captions/distortion_examples.rst",
-            category="Distortions",
-        ),
-        svg="results/figures/distortion_examples.svg",
+        **figure_outputs("distortion_examples"),
     params:
-        per_distortion=config["figures"]["examples_per_distortion"],
-        seed=config["seed"],
+        settings=settings("distortion_examples"),
     log:
         "logs/figures/distortion_examples.log",
     threads: 1
@@ -55,4 +47,4 @@ rule distortion_examples:
         mem_mb=2000,
         runtime=10,
     script:
-        "../workflow_scripts/plot_distortion_examples.py"
+        "../workflow_scripts/distortion_examples.py"

@@ -6,8 +6,7 @@ rule prepare_images:
         images=expand("results/images/{split}.npy", split=SPLITS),
         index=expand("results/images/{split}.parquet", split=SPLITS),
     params:
-        images=config["images"],
-        seed=config["seed"],
+        settings=settings("prepare_images"),
     log:
         "logs/data/prepare_images.log",
     threads: 1
@@ -28,7 +27,7 @@ if config["bapps"]["source"] == "download":
         output:
             manifest="results/bapps/manifest.json",
         params:
-            bapps=config["bapps"],
+            settings=settings("bapps_download"),
         log:
             "logs/data/bapps_download.log",
         threads: 1
@@ -36,16 +35,15 @@ if config["bapps"]["source"] == "download":
             mem_mb=2000,
             runtime=600,
         script:
-            "../workflow_scripts/write_bapps_manifest.py"
+            "../workflow_scripts/bapps_download.py"
 
 else:
 
     rule bapps_fixture:
         output:
-            directory("results/bapps/fixture"),
+            fixture=directory("results/bapps/fixture"),
         params:
-            bapps=config["bapps"],
-            seed=config["seed"],
+            settings=settings("bapps_fixture"),
         log:
             "logs/data/bapps_fixture.log",
         threads: 1
@@ -53,7 +51,7 @@ else:
             mem_mb=2000,
             runtime=30,
         script:
-            "../workflow_scripts/make_bapps_fixture.py"
+            "../workflow_scripts/bapps_fixture.py"
 
     rule bapps_manifest:
         input:
@@ -61,7 +59,7 @@ else:
         output:
             manifest="results/bapps/manifest.json",
         params:
-            bapps=config["bapps"],
+            settings=settings("bapps_manifest"),
         log:
             "logs/data/bapps_manifest.log",
         threads: 1
@@ -69,16 +67,16 @@ else:
             mem_mb=1000,
             runtime=30,
         script:
-            "../workflow_scripts/write_bapps_manifest.py"
+            "../workflow_scripts/bapps_manifest.py"
 
 
 rule bapps_cache:
     input:
         manifest="results/bapps/manifest.json",
     output:
-        directory("results/bapps/cache"),
+        cache=directory("results/bapps/cache"),
     params:
-        bapps=config["bapps"],
+        settings=settings("bapps_cache"),
     log:
         "logs/data/bapps_cache.log",
     threads: config["bapps"]["workers"]
@@ -86,4 +84,4 @@ rule bapps_cache:
         mem_mb=8000,
         runtime=120,
     script:
-        "../workflow_scripts/pack_bapps.py"
+        "../workflow_scripts/bapps_cache.py"

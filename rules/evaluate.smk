@@ -13,16 +13,14 @@ rule evaluate_trained:
         rankings="results/contexts/rankings.parquet",
         bapps="results/bapps/cache",
     output:
-        expand(
+        evaluations=expand(
             "results/eval/{{network}}/{{variant}}/{context}/seed{{seed}}.parquet",
             context=CONTEXTS,
         ),
     wildcard_constraints:
         variant="lin|tune|scratch",
     params:
-        contexts=CONTEXTS,
-        device=config["device"],
-        batch_size=config["evaluate"]["batch_size"],
+        settings=settings("evaluate_trained"),
     log:
         "logs/eval/{network}_{variant}_seed{seed}.log",
     threads: 1
@@ -39,12 +37,11 @@ rule evaluate_untrained:
         pool="results/pool/test/draw0",
         rankings="results/contexts/rankings.parquet",
         bapps="results/bapps/cache",
+        weights=lambda w: weights_file() if w.untrained in NETWORK_BASELINES else [],
     output:
-        "results/eval/{network}/{untrained}/all/seed{seed}.parquet",
+        evaluation="results/eval/{network}/{untrained}/all/seed{seed}.parquet",
     params:
-        grid=config["grid"],
-        device=config["device"],
-        batch_size=config["evaluate"]["batch_size"],
+        settings=settings("evaluate_untrained"),
     log:
         "logs/eval/{network}_{untrained}_all_seed{seed}.log",
     threads: 1

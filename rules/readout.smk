@@ -6,10 +6,9 @@ rule mos_fixture:
     input:
         images="results/images/test.npy",
     output:
-        directory("results/mos/fixture"),
+        fixture=directory("results/mos/fixture"),
     params:
-        pairs=config["mos"]["fixture_pairs"],
-        seed=config["seed"],
+        settings=settings("mos_fixture"),
     log:
         "logs/readout/mos_fixture.log",
     threads: 1
@@ -17,7 +16,7 @@ rule mos_fixture:
         mem_mb=2000,
         runtime=10,
     script:
-        "../workflow_scripts/make_mos_fixture.py"
+        "../workflow_scripts/mos_fixture.py"
 
 
 rule readout:
@@ -25,11 +24,11 @@ rule readout:
         bapps="results/bapps/cache",
         mos_fixture=mos_fixture_input(),
     output:
-        "results/readout/{network}/{weights}.parquet",
+        table="results/readout/{network}/{weights}.parquet",
     wildcard_constraints:
         weights="imagenet|random",
     params:
-        config=config,
+        settings=settings("readout"),
     log:
         "logs/readout/{network}_{weights}.log",
     threads: 1
@@ -38,14 +37,14 @@ rule readout:
         runtime=120,
         gpu=GPU_JOBS,
     script:
-        "../workflow_scripts/readout_job.py"
+        "../workflow_scripts/readout.py"
 
 
 rule readout_summary:
     input:
-        readout_files(),
+        tables=readout_files(),
     output:
-        "results/readout/summary.parquet",
+        summary="results/readout/summary.parquet",
     log:
         "logs/readout/summary.log",
     threads: 1
@@ -53,22 +52,14 @@ rule readout_summary:
         mem_mb=2000,
         runtime=10,
     script:
-        "../workflow_scripts/summarise_readout.py"
+        "../workflow_scripts/readout_summary.py"
 
 
 rule readout_figures:
     input:
-        "results/readout/summary.parquet",
+        summary="results/readout/summary.parquet",
     output:
-        **{
-            name: report(
-                figure_png(name),
-                caption=f"../reports/captions/{name}.rst",
-                category="Readout study",
-            )
-            for name in READOUT_FIGURES
-        },
-        svgs=[f"results/figures/{name}.svg" for name in READOUT_FIGURES],
+        **figure_outputs("readout_figures"),
     log:
         "logs/figures/readout_figures.log",
     threads: 1
@@ -76,4 +67,4 @@ rule readout_figures:
         mem_mb=2000,
         runtime=10,
     script:
-        "../workflow_scripts/plot_readout_figures.py"
+        "../workflow_scripts/readout_figures.py"

@@ -7,15 +7,13 @@ rule report:
         summary="results/summary.parquet",
         rankings="results/contexts/rankings.parquet",
         bapps_manifest="results/bapps/manifest.json",
-        figures=[figure_png(name) for name in (*RESULT_FIGURES, "distortion_examples")],
-        readout=readout_outputs(),
+        **{report_input(name): figure_png(name) for name in drawn_figures()},
+        readout=readout_summary(),
         logs=training_logs(),
     output:
-        "reports/report.html",
+        report="reports/report.html",
     params:
-        config=config,
-        figures=[*RESULT_FIGURES, "distortion_examples"],
-        readout_figures=list(READOUT_FIGURES) if READOUT["networks"] else [],
+        settings=settings("report"),
         captions=str(Path(workflow.basedir) / "reports" / "captions"),
     log:
         "logs/report/report.log",
@@ -24,4 +22,4 @@ rule report:
         mem_mb=4000,
         runtime=10,
     script:
-        "../workflow_scripts/write_report.py"
+        "../workflow_scripts/report.py"

@@ -3,7 +3,7 @@
 Shows whether LPIPS's unconstrained ranking head learns to read the distances backwards (see
 :mod:`dpsim.head`): per context and head, the first, middle and last epoch's loss, the metric's
 train and val 2AFC and the head's own val 2AFC. Needs the run's ``results/cache/{network}`` and
-``results/contexts/rankings.parquet`` (``make run`` makes them); writes nothing into the run.
+the config it ran (``make run`` makes them); writes nothing into the run.
 
     .venv/bin/python scripts/compare_heads.py --network alexnet --epochs 20 --lr 0.01
 """
@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpsim import experiment
+from dpsim import steps
 from dpsim.config import load_config
+from dpsim.contexts import contexts_from_config
 
 COLUMNS = ["epoch", "loss", "train_2afc", "val_2afc", "val_head_2afc"]
 
@@ -38,35 +39,30 @@ def main() -> None:
     config = load_config(args.config)
     results = Path(args.results)
     cache = results / "cache" / args.network / f"seed{args.seed}"
-    rankings = results / "contexts" / "rankings.parquet"
-    contexts = [c.name for c in experiment.read_contexts(rankings)]
+    contexts = [c.name for c in contexts_from_config(config["contexts"])]
     draws = config["pool"]["train_draws"]
+    inputs = {
+        "train": [str(cache / f"train_draw{d}.npz") for d in range(draws)],
+        "val": str(cache / "val_draw0.npz"),
+    }
     for head in ("lpips", "monotone"):
         train = {**config["train"], "lr": args.lr, "head": head}
         train.update(epochs_constant=args.epochs, epochs_decay=args.epochs)
         with tempfile.TemporaryDirectory() as temp:
             outputs = {
-                c: {
-                    k: f"{temp}/{c}.{k}.{'parquet' if k == 'log' else 'pt'}"
-                    for k in ("best", "last", "log")
-                }
-                for c in contexts
+                k: [f"{temp}/{c}/{k}.{'parquet' if k == 'log' else 'pt'}" for c in contexts]
+                for k in ("best", "last", "log")
             }
-            experiment.adapt_lin_contexts(
-                grid=config["grid"],
-                train_section=train,
-                config_seed=config["seed"],
-                network=args.network,
-                seed=args.seed,
-                train_caches=[str(cache / f"train_draw{d}.npz") for d in range(draws)],
-                val_cache=str(cache / "val_draw0.npz"),
-                rankings_path=str(rankings),
-                outputs=outputs,
-                state_file=None,
-                device="cpu",
+            steps.call(
+                "adapt_lin_all_contexts",
+                {**config, "train": train, "device": "cpu"},
+                inputs,
+                outputs,
+                {"network": args.network, "seed": args.seed},
+                state=None,
             )
-            for context in contexts:
-                log = pd.read_parquet(outputs[context]["log"])
+            for context, log_path in zip(contexts, outputs["log"], strict=True):
+                log = pd.read_parquet(log_path)
                 rows = log.iloc[[0, len(log) // 2, -1]][COLUMNS].round(3)
                 print(f"\n{args.network} lin, head {head}, context {context}")
                 print(rows.to_string(index=False))

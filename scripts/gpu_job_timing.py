@@ -20,18 +20,19 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from dpsim import experiment, pipeline
+from dpsim import steps
 from dpsim.config import validate_config
 from dpsim.names import STUDY_NETWORKS
 
 
-def _config(triplets: int) -> dict:
+def _config(triplets: int, device: str) -> dict:
     return validate_config(
         {
             "contexts": {"count": 1},
             "pool": {"triplets": {"train": triplets, "val": 1000, "test": 16}, "train_draws": 1},
             "grid": {"weights": "random", "variants": ["tune"]},
             "train": {"epochs_constant": 2, "epochs_decay": 0},
+            "device": device,
         }
     )
 
@@ -48,46 +49,36 @@ def main() -> None:
     parser.add_argument("--triplets", type=int, default=4000)
     parser.add_argument("--networks", nargs="+", default=list(STUDY_NETWORKS))
     args = parser.parse_args()
-    config = _config(args.triplets)
+    config = _config(args.triplets, args.device)
     work = Path(tempfile.mkdtemp())
     splits = [str(work / f"{s}.npy") for s in ("train", "val", "test")]
-    pipeline.prepare_images(config["images"], 0, splits, [p[:-4] + ".parquet" for p in splits])
-    pipeline.write_rankings(config["contexts"], work / "rankings.parquet")
+    index = [p[:-4] + ".parquet" for p in splits]
+    steps.call("prepare_images", config, {}, {"images": splits, "index": index})
     timings: dict = {"device": torch.cuda.get_device_name(0) if "cuda" in args.device else "cpu"}
     for split in ("train", "val"):
         _sync(args.device)
         start = time.perf_counter()
-        pipeline.build_pool_draw(
-            config["pool"],
-            0,
-            args.device,
-            splits[0 if split == "train" else 1],
-            work / f"pool_{split}",
-            split,
-            0,
+        steps.call(
+            "pool_draw",
+            config,
+            {"images": splits[0 if split == "train" else 1]},
+            {"pool": str(work / f"pool_{split}")},
+            {"split": split, "draw": 0},
         )
         _sync(args.device)
         timings[f"pool_{split}_s"] = time.perf_counter() - start
     for network in args.networks:
-        grid = dict(config["grid"], networks=[network])
-        paths = {k: str(work / network / f"{k}") for k in ("best", "last", "log")}
+        paths = {k: str(work / network / "c000" / f"{k}") for k in ("best", "last", "log")}
         paths["log"] += ".parquet"
         _sync(args.device)
         start = time.perf_counter()
-        experiment.adapt_direct(
-            grid=grid,
-            train_section=config["train"],
-            config_seed=0,
-            network=network,
-            variant="tune",
-            context="c000",
-            seed=0,
-            train_pools=[str(work / "pool_train")],
-            val_pool=str(work / "pool_val"),
-            rankings_path=str(work / "rankings.parquet"),
-            paths=paths,
-            state_file=None,
-            device=args.device,
+        steps.call(
+            "adapt_direct",
+            config,
+            {"train": [str(work / "pool_train")], "val": str(work / "pool_val")},
+            paths,
+            {"network": network, "variant": "tune", "context": "c000", "seed": 0},
+            state=None,
         )
         _sync(args.device)
         seconds = pd.read_parquet(paths["log"])["seconds"].tolist()

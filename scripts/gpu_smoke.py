@@ -22,15 +22,16 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from dpsim import experiment, pipeline
+from dpsim import steps
 from dpsim.config import validate_config
+from dpsim.steps import keys
 
 TINY = Path(__file__).resolve().parents[1] / "tests" / "configs" / "tiny.yaml"
 
 
-def _timed(timings: dict, name: str, function, **kwargs) -> None:
+def _timed(timings: dict, name: str, rule: str, config: dict, *args, **kwargs) -> None:
     start = time.perf_counter()
-    function(**kwargs)
+    steps.call(rule, config, *args, **kwargs)
     timings[name] = round(time.perf_counter() - start, 3)
 
 
@@ -38,122 +39,103 @@ def run_on(device: str, config: dict, work: Path) -> dict:
     """The tiny config's stages on ``device`` under ``work``; returns their timings."""
     t: dict = {}
     work.mkdir(parents=True)
+    config = dict(config, device=device)
     images = [str(work / f"{s}.npy") for s in ("train", "val", "test")]
-    pipeline.prepare_images(
-        config["images"], config["seed"], images, [p[:-4] + ".pq" for p in images]
-    )
-    pipeline.write_rankings(config["contexts"], work / "rankings.parquet")
+    index = [p[:-4] + ".pq" for p in images]
+    steps.call("prepare_images", config, {}, {"images": images, "index": index})
+    rankings = str(work / "rankings.parquet")
+    steps.call("rankings", config, {}, {"rankings": rankings})
     pools = {"train": [], "val": [], "test": []}
     for split, image_path in zip(pools, images, strict=True):
         draws = config["pool"]["train_draws"] if split == "train" else 1
         for draw in range(draws):
-            out = work / f"pool_{split}{draw}"
+            out = str(work / f"pool_{split}{draw}")
+            wildcards = {"split": split, "draw": draw}
             _timed(
                 t,
                 f"pool_{split}{draw}",
-                pipeline.build_pool_draw,
-                section=config["pool"],
-                seed=config["seed"],
-                device=device,
-                images_path=image_path,
-                out_dir=out,
-                split=split,
-                draw=draw,
+                "pool_draw",
+                config,
+                {"images": image_path},
+                {"pool": out},
+                wildcards,
             )
-            pools[split].append(str(out))
-    pipeline.make_bapps_fixture(config["bapps"], config["seed"], work / "fixture")
-    pipeline.write_bapps_manifest(config["bapps"], str(work / "fixture"), work / "manifest.json")
-    pipeline.pack_bapps(config["bapps"], work / "manifest.json", work / "cache")
-    grid, contexts = config["grid"], ["c000", "c001"]
+            pools[split].append(out)
+    steps.call("bapps_fixture", config, {}, {"fixture": str(work / "fixture")})
+    manifest = str(work / "manifest.json")
+    steps.call(
+        "bapps_manifest", config, {"fixture": [str(work / "fixture")]}, {"manifest": manifest}
+    )
+    cache = str(work / "cache")
+    steps.call("bapps_cache", config, {"manifest": manifest}, {"cache": cache})
     caches = [str(work / f"stats_{k}.npz") for k in range(len(pools["train"]) + 1)]
+    cell = {"network": "alexnet", "seed": 0}
     _timed(
         t,
         "cache_statistics",
-        experiment.cache_statistics,
-        grid=grid,
-        network="alexnet",
-        seed=0,
-        pool_dirs=[*pools["train"], pools["val"][0]],
-        out_paths=caches,
-        device=device,
+        "pool_statistics",
+        config,
+        {"pools": [*pools["train"], pools["val"][0]]},
+        {"caches": caches},
+        cell,
     )
-    outputs = {
-        c: {k: str(work / f"lin_{c}.{k}") for k in ("best", "last", "log")} for c in contexts
+    lin = {
+        k: [str(work / f"lin/{c}/{k}") for c in ("c000", "c001")] for k in ("best", "last", "log")
     }
     _timed(
         t,
         "adapt_lin_contexts",
-        experiment.adapt_lin_contexts,
-        grid=grid,
-        train_section=config["train"],
-        config_seed=config["seed"],
-        network="alexnet",
-        seed=0,
-        train_caches=caches[:-1],
-        val_cache=caches[-1],
-        rankings_path=str(work / "rankings.parquet"),
-        outputs=outputs,
-        state_file=None,
-        device=device,
+        "adapt_lin_all_contexts",
+        config,
+        {"train": caches[:-1], "val": caches[-1]},
+        lin,
+        cell,
+        state=None,
     )
     tune = {k: str(work / f"tune.{k}") for k in ("best", "last", "log")}
     _timed(
         t,
         "adapt_direct_tune",
-        experiment.adapt_direct,
-        grid=grid,
-        train_section=config["train"],
-        config_seed=config["seed"],
-        network="alexnet",
-        variant="tune",
-        context="c000",
-        seed=0,
-        train_pools=pools["train"],
-        val_pool=pools["val"][0],
-        rankings_path=str(work / "rankings.parquet"),
-        paths=tune,
-        state_file=None,
-        device=device,
+        "adapt_direct",
+        config,
+        {"train": pools["train"], "val": pools["val"][0]},
+        tune,
+        {**cell, "variant": "tune", "context": "c000"},
+        state=None,
     )
-    _timed(
-        t,
-        "evaluate_trained",
-        experiment.evaluate_trained,
-        checkpoint=tune["best"],
-        context="c000",
-        seed=0,
-        pool_test=pools["test"][0],
-        rankings_path=str(work / "rankings.parquet"),
-        bapps_cache=str(work / "cache"),
-        out_path=str(work / "eval_tune.parquet"),
-        device=device,
+    test = {"pool": pools["test"][0], "rankings": rankings, "bapps": cache}
+    # One context's checkpoint: the rule's settings list every context, so name just this one.
+    one = keys.settings("evaluate_trained", config, {**cell, "variant": "tune", "seed": "0"})
+    start = time.perf_counter()
+    steps.step("evaluate_trained")(
+        one | {"contexts": ["c000"]},
+        {**test, "metrics": [tune["best"]]},
+        {"evaluations": [str(work / "eval_tune.parquet")]},
     )
+    t["evaluate_trained"] = round(time.perf_counter() - start, 3)
     _timed(
         t,
         "evaluate_untrained",
-        experiment.evaluate_untrained,
-        grid=grid,
-        network="alexnet",
-        variant="baseline",
-        seed=0,
-        pool_test=pools["test"][0],
-        rankings_path=str(work / "rankings.parquet"),
-        bapps_cache=str(work / "cache"),
-        out_path=str(work / "eval_baseline.parquet"),
-        device=device,
+        "evaluate_untrained",
+        config,
+        test,
+        {"evaluation": str(work / "eval_baseline.parquet")},
+        {**cell, "untrained": "baseline"},
     )
-    run_config = dict(config, device=device)
-    pipeline.make_mos_fixture(12, 0, images[2], work / "mos")
+    steps.call(
+        "mos_fixture",
+        dict(config, mos=dict(config["mos"], fixture_pairs=12)),
+        {"images": images[2]},
+        {"fixture": str(work / "mos")},
+    )
     _timed(
         t,
         "readout",
-        pipeline.readout_job,
-        config=run_config,
-        network="alexnet",
-        weights="random",
-        bapps_cache=work / "cache",
-        mos_fixture_dir=work / "mos",
-        out_path=work / "readout.parquet",
+        "readout",
+        config,
+        {"bapps": cache, "mos_fixture": [str(work / "mos")]},
+        {"table": str(work / "readout.parquet")},
+        {"network": "alexnet", "weights": "random"},
     )
     return t
 

@@ -19,8 +19,8 @@ from dpsim.data.fixture import FixtureSpec, write_archives, write_fixture
 from dpsim.data.pool import load_pool
 from dpsim.data.sources import embedded_images
 from dpsim.evaluate import COLUMNS as EVAL_COLUMNS
+from dpsim.figure_registry import FIGURES
 from dpsim.metric import load_metric
-from dpsim.names import READOUT_FIGURES, RESULT_FIGURES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from browser import inspect_page
@@ -151,7 +151,7 @@ def test_tiny_workflow_runs_the_readout_study(tiny_run):
 @pytest.mark.slow
 @pytest.mark.browser
 def test_tiny_workflow_ends_in_a_readable_report(tiny_run, repo):
-    for name in RESULT_FIGURES:
+    for name in (entry.name for entry in FIGURES):
         assert (tiny_run / f"results/figures/{name}.png").stat().st_size > 5_000, name
         assert (tiny_run / f"results/figures/{name}.svg").exists(), name
     report = tiny_run / "reports/report.html"
@@ -161,7 +161,7 @@ def test_tiny_workflow_ends_in_a_readable_report(tiny_run, repo):
     page = inspect_page(report, tiny_run / "report.png")
     assert page.console_errors == [] and page.broken_images == [], page
     assert page.empty_sections == [] and page.external_requests == [], page
-    assert page.images == len(RESULT_FIGURES) + 1 + len(READOUT_FIGURES)
+    assert page.images == len(FIGURES)  # the tiny run draws every figure of the registry
     assert "readout" in page.sections
     # The same run also gives Snakemake's own report, with every flagged figure.
     built = snakemake(
@@ -174,6 +174,79 @@ def test_tiny_workflow_ends_in_a_readable_report(tiny_run, repo):
     )
     assert built.returncode == 0, built.stderr[-3000:]
     assert (tiny_run / "snakemake_report.html").stat().st_size > 100_000
+
+
+@pytest.mark.slow
+def _scheduled_jobs(output: str) -> set[tuple[str, tuple[str, ...]]]:
+    """(rule, wildcards) of every job a dry run's output lists."""
+    jobs = set()
+    for rule, body in re.findall(r"^(?:local)?rule (\w+):\n((?:    .*\n?)*)", output, re.M):
+        found = re.search(r"^    wildcards: (.*)$", body, re.M)
+        jobs.add((rule, tuple(found[1].split(", ")) if found else ()))
+    return jobs
+
+
+def _changed(config: dict, path: str, value) -> dict:
+    changed = json.loads(json.dumps(config))
+    node = changed
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+    return changed
+
+
+def _cell_jobs(network: str, seed: int) -> set[tuple[str, tuple[str, ...]]]:
+    """Every job of one (network, seed) of the tiny grid: cache, lin, tune on both contexts,
+    their evaluations and the untrained baseline's."""
+    net, at = f"network={network}", f"seed={seed}"
+    return {
+        ("pool_statistics", (net, at)),
+        ("adapt_lin_all_contexts", (net, at)),
+        *(("adapt_direct", (net, "variant=tune", f"context={c}", at)) for c in ("c000", "c001")),
+        *(("evaluate_trained", (net, f"variant={v}", at)) for v in ("lin", "tune")),
+        ("evaluate_untrained", (net, "untrained=baseline", at)),
+    }
+
+
+AGGREGATION = {("summary", ()), ("stats", ()), ("result_figures", ()), ("report", ()), ("all", ())}
+RERUN_SETS = {
+    "stats.alpha": (0.1, {("stats", ()), ("result_figures", ()), ("report", ()), ("all", ())}),
+    "figures.example_triplets": (3, {("result_figures", ()), ("report", ()), ("all", ())}),
+    "figures.examples_per_distortion": (
+        3,
+        {("distortion_examples", ()), ("report", ()), ("all", ())},
+    ),
+    "grid.seeds": ([0, 1], AGGREGATION | _cell_jobs("alexnet", 1)),
+    # A new context: its own tune job; the all-contexts jobs (lin training, every evaluation,
+    # which score all contexts) re-run by design. No pool, cache or readout job.
+    "contexts.count": (
+        3,
+        AGGREGATION
+        | {
+            ("rankings", ()),
+            ("adapt_direct", ("network=alexnet", "variant=tune", "context=c002", "seed=0")),
+            ("adapt_lin_all_contexts", ("network=alexnet", "seed=0")),
+            ("evaluate_trained", ("network=alexnet", "variant=lin", "seed=0")),
+            ("evaluate_trained", ("network=alexnet", "variant=tune", "seed=0")),
+            ("evaluate_untrained", ("network=alexnet", "untrained=baseline", "seed=0")),
+            ("evaluate_untrained", ("network=pixel", "untrained=l2", "seed=0")),
+        },
+    ),
+    "grid.networks": (["alexnet", "squeezenet1_1"], AGGREGATION | _cell_jobs("squeezenet1_1", 0)),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", list(RERUN_SETS))
+def test_a_config_change_reruns_exactly_what_reads_it(tiny_run, repo, key):
+    value, expected = RERUN_SETS[key]
+    config = yaml.safe_load((tiny_run / "config.yaml").read_text())
+    changed = tiny_run / f"changed_{key}.yaml"
+    changed.write_text(yaml.safe_dump(_changed(config, key, value)))
+    run = snakemake(repo, tiny_run, "-n", "--configfile", str(changed))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert _scheduled_jobs(run.stdout) == expected
 
 
 @pytest.mark.slow

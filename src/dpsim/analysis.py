@@ -36,11 +36,10 @@ from typing import Any
 import pandas as pd
 
 from dpsim import aggregate, io, stats
-from dpsim.names import STATS_FILES
+from dpsim.names import STATS_FILES, UNTRAINED
 
 log = logging.getLogger(__name__)
 
-UNTRAINED = ("baseline", "cosine", "l2", "ssim")
 RANK_DISTANCES = ("kendall_distance", "footrule")
 _ITEM_COLUMNS = ["network", "variant", "context", "seed", "dataset", "kind", "subset", "item"]
 

@@ -10,7 +10,7 @@ All functions take images in [-1, 1] of shape ``(N, 3, H, W)`` and return distan
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -19,7 +19,8 @@ from skimage.metrics import structural_similarity
 from torch import nn
 
 from dpsim.backbones import Backbone
-from dpsim.metric import EPS, ScalingLayer
+from dpsim.metric import EPS, DPSMetric, ScalingLayer
+from dpsim.names import NETWORK_BASELINES, UNTRAINED
 
 
 def l2_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -75,3 +76,24 @@ class CosineDistance(nn.Module):
         layers = cosine_layers([f[: len(x)] for f in both], [f[len(x) :] for f in both])
         total = layers.sum(dim=1)
         return (total, layers) if return_layers else total
+
+
+def untrained_model(
+    variant: str, baseline_metric: Callable[[], DPSMetric] | None = None
+) -> nn.Module | Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The model of an untrained comparison of :data:`UNTRAINED`.
+
+    ``l2`` and ``ssim`` are functions on pixels; ``baseline`` is the network's metric with unit
+    channel weights, built by ``baseline_metric``, and ``cosine`` compares that metric's raw
+    backbone features (:class:`CosineDistance`).
+    """
+    if variant == "l2":
+        return l2_distance
+    if variant == "ssim":
+        return ssim_distance
+    if variant not in NETWORK_BASELINES:
+        raise ValueError(f"unknown untrained comparison {variant!r}; choose from {UNTRAINED}")
+    if baseline_metric is None:
+        raise ValueError(f"the untrained comparison {variant!r} needs a network's metric")
+    metric = baseline_metric()
+    return metric if variant == "baseline" else CosineDistance(metric.backbone)

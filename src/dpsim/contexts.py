@@ -10,9 +10,10 @@ a label vector over it.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -155,7 +156,30 @@ def rankings_table(contexts: Sequence[Context], generator_seed: int | None) -> p
     return table.astype({"generator_index": "Int64", "generator_seed": "Int64"})
 
 
-def contexts_from_config(section: dict) -> list[Context]:
+def read_contexts(rankings_path: str | Path) -> list[Context]:
+    """The contexts of a ``rankings.parquet`` written from :func:`rankings_table`."""
+    table = pd.read_parquet(rankings_path)
+    return [Context(row.context, tuple(row.order), None) for row in table.itertuples()]
+
+
+def named_context(chosen: Sequence[Context], name: str, where: str | Path) -> Context:
+    """The context called ``name`` among ``chosen`` (read from ``where``), or a clear error."""
+    for context in chosen:
+        if context.name == name:
+            return context
+    known = ", ".join(c.name for c in chosen) or "none"
+    raise ValueError(f"context {name!r} is not in {where} (it holds {known})")
+
+
+def contexts_from_records(records: Sequence[Mapping[str, object]]) -> list[Context]:
+    """Contexts from ``{"name": ..., "ranking": [...]}`` records (a job's settings), checked."""
+    return [
+        Context(str(r["name"]), check_ranking(r["ranking"], f"context {r['name']}"), None)  # type: ignore[arg-type]
+        for r in records
+    ]
+
+
+def contexts_from_config(section: Mapping) -> list[Context]:
     """Contexts described by the config's ``contexts`` section (already schema-validated)."""
     if section["source"] == "list":
         if not section["rankings"]:

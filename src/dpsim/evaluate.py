@@ -34,11 +34,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from dpsim import inference, scoring
 from dpsim.contexts import Context, labels
 from dpsim.data.bapps import BappsDataset
 from dpsim.data.pool import Pool
+from dpsim.metric import DPSMetric
 
 COLUMNS = (
     "network",
@@ -119,8 +121,7 @@ def bapps_rows(model, pair_function, cache_dir: Path, device: str, batch_size: i
 
 
 def evaluate(
-    model,
-    pair_function: Callable,
+    model: torch.nn.Module | Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     *,
     pool: Pool,
     contexts: Sequence[Context],
@@ -132,11 +133,21 @@ def evaluate(
     """Score ``model`` on the pool's test triplets (under ``contexts``) and on BAPPS.
 
     Args:
-        model: a :class:`~dpsim.metric.DPSMetric` (its fused triplet path is used) or any
-            callable ``(x, y) -> distances``.
-        pair_function: ``(x, y) -> distances`` for JND pairs.
+        model: a :class:`~dpsim.metric.DPSMetric` (its fused triplet path is used, and its
+            input-range check is skipped: the images come from uint8 arrays, so their range is
+            right by construction), another module, or any callable ``(x, y) -> distances``.
+            Modules are put in eval mode on ``device``.
         identity: the ``network``, ``variant``, ``context`` and ``seed`` columns.
     """
+    if isinstance(model, torch.nn.Module):
+        model = model.to(device).eval()
+    pair_function = model
+    if isinstance(model, DPSMetric):
+        metric = model
+
+        def pair_function(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return metric(x, y, check_range=False)
+
     triplets = np.stack([pool.ref, pool.p0, pool.p1], axis=1)
     d0, d1 = inference.triplet_distances(model, triplets, device=device, batch_size=batch_size)
     parts = [context_rows(pool, contexts, d0, d1)]

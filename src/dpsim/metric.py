@@ -23,8 +23,9 @@ differences before the readout reduces them, as LPIPS's dropout before its 1x1 c
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -326,6 +327,20 @@ def build_metric(
         weights = "random"
     backbone = build_backbone(network, taps, weights=weights, seed=seed, cache_dir=cache_dir)
     return DPSMetric(backbone, variant=variant, readout=readout)
+
+
+def grid_metric(grid: Mapping[str, Any], network: str, variant: str, seed: int) -> DPSMetric:
+    """The untrained metric of a grid cell, from the config's ``grid`` keys ``taps``,
+    ``weights``, ``readout`` and ``weights_dir``."""
+    return build_metric(
+        network,
+        variant,
+        taps=grid["taps"],
+        weights=grid["weights"],
+        readout=grid["readout"],
+        seed=seed,
+        cache_dir=grid["weights_dir"],
+    )
 
 
 def save_metric(metric: DPSMetric, path: str | Path, extra: dict | None = None) -> None:

@@ -98,6 +98,11 @@ CLASSIFICATION_NETWORKS: tuple[str, ...] = (
     "wide_resnet50_2",
 )
 
+#: The untrained comparisons of the evaluation: two per network, two on pixels (``pixel``).
+UNTRAINED: tuple[str, ...] = ("baseline", "cosine", "l2", "ssim")
+#: The untrained comparisons that read a network's features.
+NETWORK_BASELINES: tuple[str, ...] = ("baseline", "cosine")
+
 #: The image splits (and pool splits) of the context triplets.
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
@@ -109,19 +114,6 @@ STATS_FILES: tuple[str, ...] = (
     "mixed_models",
     "difficulty",
 )
-
-#: The result figures of results/figures/ (see dpsim.pipeline.plot_result_figures).
-RESULT_FIGURES: tuple[str, ...] = (
-    "context_scores",
-    "bapps_heatmap",
-    "bapps_forest",
-    "score_vs_rank_distance",
-    "training_curves",
-    "example_triplets",
-)
-
-#: The readout study's figures (see dpsim.pipeline.plot_readout_figures).
-READOUT_FIGURES: tuple[str, ...] = ("readout_depth", "readout_heatmap")
 
 #: Columns of the readout study's table (see dpsim.readout).
 READOUT_COLUMNS: tuple[str, ...] = (

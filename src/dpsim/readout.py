@@ -30,6 +30,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,7 @@ from dpsim.data.mos import MosSet
 from dpsim.metric import READOUTS, DPSMetric, build_metric, layer_statistics
 from dpsim.names import READOUT_COLUMNS
 from dpsim.seeding import rng
+from dpsim.taps import readout_taps
 from dpsim.train import CachedLinSource, DirectSource, TrainSettings, train
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,31 @@ class ReadoutSettings:
     )
     batch_size: int = 128
     seed: int = 0
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any], seed: int, network: str) -> ReadoutSettings:
+        """The settings of ``network`` from the config's ``readout`` section.
+
+        Learned and tuned weights train with the LPIPS preset's optimiser (Adam, betas 0.5 and
+        0.999) at ``lr`` and ``batch_size``, ``epochs`` split as LPIPS does: the first half at
+        the full rate, the second half decaying linearly.
+        """
+        decay = section["epochs"] // 2
+        learned = TrainSettings(
+            lr=section["lr"],
+            beta1=0.5,
+            beta2=0.999,
+            batch_size=section["batch_size"],
+            epochs_constant=section["epochs"] - decay,
+            epochs_decay=decay,
+        )
+        return cls(
+            descriptors=tuple(section["descriptors"]),
+            weightings=tuple(section["weightings"]),
+            taps=readout_taps(section, network),
+            train=learned,
+            seed=seed,
+        )
 
 
 # ---------------------------------------------------------------- statistics

@@ -26,10 +26,10 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -324,6 +324,7 @@ def train(
     seed: int,
     keys: Sequence[str | int],
     state_file: str | Path | None = None,
+    identity: Mapping[str, Any] | None = None,
     progress: bool = True,
 ) -> TrainResult:
     """Train ``source`` and ``heads`` for ``settings.epochs`` epochs; resumable from ``state_file``.
@@ -334,14 +335,23 @@ def train(
         settings: optimiser and schedule.
         seed, keys: the config seed and the job's identity (e.g. network, variant, context,
             training seed): every random draw of the run derives from them and the epoch.
-        state_file: where the state is saved after every epoch; an existing file of the same
-            run is resumed. None: no checkpoints.
+        state_file: where the state is saved after every epoch; an existing file is resumed
+            only if it belongs to the same run (same settings, seed, keys and ``identity``),
+            otherwise training starts afresh. None: no checkpoints.
+        identity: everything else the run depends on, as plain data (the metric's
+            description, the contexts' rankings, fingerprints of the data it trains on), so a
+            state saved under other inputs is never resumed.
         progress: show a progress bar.
     """
     heads = heads.to(_device_of(source))
     parameters = [*source.parameters(), *heads.parameters()]
     optimizer = torch.optim.Adam(parameters, lr=settings.lr, betas=(settings.beta1, settings.beta2))
-    run_id = {"settings": asdict(settings), "seed": seed, "keys": [str(k) for k in keys]}
+    run_id = {
+        "settings": asdict(settings),
+        "seed": seed,
+        "keys": [str(k) for k in keys],
+        "identity": _plain(identity or {}),
+    }
     state = _resume(state_file, run_id, source, heads, optimizer)
     bar = tqdm(
         total=settings.epochs,
@@ -435,14 +445,36 @@ def _resume(state_file, run_id, source, heads, optimizer) -> dict:
     if state_file is None or not Path(state_file).is_file():
         return fresh
     saved = torch.load(state_file, map_location=_device_of(source), weights_only=False)
-    if saved["run_id"] != run_id:
-        log.warning("ignoring %s: it belongs to another run (settings or keys differ)", state_file)
+    differ = _differences(saved.get("run_id", {}), run_id)
+    if differ:
+        log.warning(
+            "not resuming %s: it belongs to another run (%s differ); training from scratch",
+            state_file,
+            ", ".join(differ),
+        )
         return fresh
     source.load_state_dict(saved["source"])
     heads.load_state_dict(saved["heads"])
     optimizer.load_state_dict(saved["optimizer"])
     log.info("resuming from %s after epoch %d", state_file, saved["state"]["epoch"])
     return saved["state"]
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with tuples as lists, so a run id compares equal after a save and a load."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """The parts of two run ids that differ, named down to the identity's entries."""
+    differ = [k for k in current if k != "identity" and saved.get(k) != current[k]]
+    old, new = saved.get("identity", {}), current["identity"]
+    differ += [f"identity.{k}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    return differ
 
 
 def _save(state_file, run_id, state, source, heads, optimizer) -> None:

@@ -616,3 +616,16 @@ def read_mos_set(spec: Mapping[str, object]) -> MosSet:
     if form == "tid2013":
         return read_tid2013(path, name=name or "tid2013")
     return read_fixture_set(path, name=name or "mos_fixture")
+
+
+def read_mos_sets(section: Mapping[str, object], fixture_dir: str | Path | None) -> list[MosSet]:
+    """The MOS sets of the config's ``mos`` section; the fixture is read from ``fixture_dir``."""
+    chosen = []
+    for entry in section["sets"]:  # type: ignore[attr-defined]
+        spec = dict(entry)
+        if spec["format"] == "fixture":
+            if fixture_dir is None:
+                raise ValueError("mos.sets lists the fixture, but no fixture folder was given")
+            spec["path"] = str(fixture_dir)
+        chosen.append(read_mos_set(spec))
+    return chosen

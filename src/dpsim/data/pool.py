@@ -188,6 +188,17 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def pool_fingerprint(pool_dir: str | Path) -> str:
+    """SHA-256 of a finished draw's manifest, which records the spec (seed, sizes, the source
+    images' sha256) and every shard's sha256: it changes whenever the draw's content does."""
+    manifest_path = Path(pool_dir) / "manifest.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(
+            f"{manifest_path} is missing: {pool_dir} is not a finished pool draw"
+        )
+    return hashlib.sha256(manifest_path.read_bytes()).hexdigest()
+
+
 def load_pool(pool_dir: str | Path, verify: bool = False) -> Pool:
     """Load a pool draw written by :func:`build_pool` (optionally checking every shard's sha256)."""
     pool_dir = Path(pool_dir)

@@ -19,23 +19,12 @@ import pandas as pd
 import yaml
 
 from dpsim import aggregate, io, published
+from dpsim.figure_registry import FIGURES
 from dpsim.report import findings, html
 from dpsim.report.provenance import Provenance, provenance, software_versions
 from dpsim.report.readout_study import mos_notes, readout_section
 
-__all__ = ["FIGURE_TITLES", "ReportInputs", "build_report", "render_report"]
-
-FIGURE_TITLES = {
-    "context_scores": "Adapted vs. baseline on each context",
-    "bapps_heatmap": "BAPPS scores by network and variant",
-    "bapps_forest": "BAPPS change after adaptation, with the non-inferiority margin",
-    "score_vs_rank_distance": "Context score against rank distance",
-    "training_curves": "Training curves",
-    "distortion_examples": "The six distortions",
-    "example_triplets": "Example test triplets and each context's verdict",
-    "readout_depth": "Score against layer depth, per architecture",
-    "readout_heatmap": "Descriptor x architecture",
-}
+__all__ = ["ReportInputs", "build_report", "render_report"]
 
 
 @dataclass(frozen=True)
@@ -68,11 +57,13 @@ def caption_text(path: Path | None) -> str:
     return re.sub(r"``([^`]+)``|\*([^*]+)\*", lambda m: m.group(1) or m.group(2), text)
 
 
-def _figure(inputs: ReportInputs, name: str) -> str:
-    path = inputs.figures.get(name)
-    if path is None:
-        return ""
-    return html.figure(path, FIGURE_TITLES.get(name, name), caption_text(inputs.captions.get(name)))
+def _figures_in(inputs: ReportInputs, section: str) -> str:
+    """The run's figures that the registry places in report section ``section``."""
+    return "".join(
+        html.figure(inputs.figures[e.name], e.title, caption_text(inputs.captions.get(e.name)))
+        for e in FIGURES
+        if e.section == section and e.name in inputs.figures
+    )
 
 
 def _banner(origin: Provenance) -> str:
@@ -157,7 +148,7 @@ def _methods_section(config: Mapping[str, Any]) -> html.Section:
 
 def _context_section(inputs: ReportInputs, tables: _Tables) -> html.Section:
     tests = tables.stats["context_tests"]
-    parts = [_figure(inputs, "context_scores")]
+    parts = [_figures_in(inputs, "contexts")]
     if not tests.empty:
         share = (
             tests.groupby(["network", "variant"])
@@ -202,9 +193,8 @@ def _bapps_section(inputs: ReportInputs, tables: _Tables) -> html.Section:
     columns = ["network", "variant", "kind", "subset", "n", "mean_delta", "ci_low", "ci_high"]
     columns += ["cohens_dz", "wilcoxon_p", "wilcoxon_p_holm", "ni_p", "non_inferior", "tost_p"]
     parts = [
-        _figure(inputs, "bapps_heatmap"),
+        _figures_in(inputs, "bapps"),
         html.table(bapps_score_table(tables.summary), note="2AFC: mean score; JND: mAP."),
-        _figure(inputs, "bapps_forest"),
         html.table(tests[columns] if not tests.empty else tests, note="Margin in score units."),
     ]
     return html.Section("bapps", "Human perception (BAPPS)", "".join(parts))
@@ -222,15 +212,15 @@ def _difficulty_section(inputs: ReportInputs, tables: _Tables) -> html.Section:
     difficulty = tables.stats["difficulty"]
     rankings = tables.rankings[["context", "order_text", "kendall_distance", "footrule"]]
     parts = [
-        _figure(inputs, "score_vs_rank_distance"),
+        _figures_in(inputs, "difficulty"),
         html.table(difficulty),
         html.collapsible(f"The {len(rankings)} contexts", html.table(rankings)),
     ]
     return html.Section("difficulty", "Context difficulty", "".join(parts))
 
 
-def _figures_section(inputs: ReportInputs, names: Sequence[str], id_: str, title: str):
-    body = "".join(_figure(inputs, name) for name in names)
+def _figures_section(inputs: ReportInputs, id_: str, title: str) -> html.Section:
+    body = _figures_in(inputs, id_)
     return html.Section(id_, title, body or html.paragraph("No figure in this run."))
 
 
@@ -273,7 +263,7 @@ def _readout_sections(config: Mapping[str, Any], inputs: ReportInputs) -> list[h
         return []
     table = pd.read_parquet(inputs.readout)
     notes = mos_notes(config["mos"], table)
-    return [readout_section(table, lambda name: _figure(inputs, name), notes)]
+    return [readout_section(table, _figures_in(inputs, "readout"), notes)]
 
 
 def _software_section() -> html.Section:
@@ -315,10 +305,8 @@ def render_report(
         _difficulty_section(inputs, tables),
         *_readout_sections(config, inputs),
         *extra_sections,
-        _figures_section(inputs, ["training_curves"], "training", "Training"),
-        _figures_section(
-            inputs, ["distortion_examples", "example_triplets"], "examples", "Examples"
-        ),
+        _figures_section(inputs, "training", "Training"),
+        _figures_section(inputs, "examples", "Examples"),
         _software_section(),
         _config_section(config),
     ]

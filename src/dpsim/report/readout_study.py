@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -115,10 +115,8 @@ def mos_notes(mos: Mapping[str, Any], table: pd.DataFrame) -> list[str]:
     return notes
 
 
-def readout_section(
-    table: pd.DataFrame, figure: Callable[[str], str], notes: Sequence[str] = ()
-) -> html.Section:
-    """Findings (then ``notes``), the depth and heatmap figures, and the all-layers table."""
+def readout_section(table: pd.DataFrame, figures: str, notes: Sequence[str] = ()) -> html.Section:
+    """Findings (then ``notes``), the section's ``figures`` (HTML), and the all-layers table."""
     sentences = [
         best_descriptor(table),
         layers_finding(table),
@@ -132,8 +130,7 @@ def readout_section(
     body = "".join(
         [
             html.bullet_list([s for s in sentences if s], "findings"),
-            figure("readout_depth"),
-            figure("readout_heatmap"),
+            figures,
             html.paragraph("All layers: mean score per kind (BAPPS subsets, MOS sets)."),
             html.table(overall, note="Full table: results/readout/summary.parquet"),
         ]

@@ -1,0 +1,183 @@
+"""Steps of ``rules/adapt.smk``: frozen-backbone statistics, then the training of every grid cell.
+
+A training job checkpoints its whole state after every epoch (``params.state``) and resumes from
+it only when the state belongs to the same run: the run's identity covers the training settings,
+the config seed, the job's keys, the metric's description (network, taps, readout, variant,
+weights with their sha256), every context's name and ranking, and the fingerprints of the data
+it trains on (pool manifests, or feature caches). A finished job deletes its state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dpsim import contexts, feature_cache, io
+from dpsim.contexts import Context
+from dpsim.data.download import sha256_file
+from dpsim.data.pool import load_pool, pool_fingerprint
+from dpsim.metric import DPSMetric, grid_metric, save_metric
+from dpsim.runtime import resolve_device
+from dpsim.seeding import seed_sequence
+from dpsim.steps.job import NO_JOB, Files, Job, Settings
+from dpsim.train import CachedLinSource, DirectSource, TrainResult, TrainSettings, train
+
+log = logging.getLogger(__name__)
+
+
+def pool_statistics(
+    settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JOB
+) -> None:
+    """Per-channel statistics of each pool draw (``inputs["pools"]``) under the frozen backbone
+    of (network, seed), one cache file each (``outputs["caches"]``, same order)."""
+    job.start()
+    network, seed = settings["job"]["network"], settings["job"]["seed"]
+    metric = grid_metric(settings["grid"], network, "lin", seed)
+    device = resolve_device(settings["device"])
+    for pool_dir, out_path in zip(inputs["pools"], outputs["caches"], strict=True):
+        drawn = load_pool(pool_dir)
+        s0, s1 = feature_cache.pool_statistics(metric, drawn, device=device)
+        feature_cache.write_cache(out_path, metric.cpu(), drawn, s0, s1)
+
+
+def adapt_lin_all_contexts(
+    settings: Settings, inputs: Files, outputs: Files, *, state: str | None, job: Job = NO_JOB
+) -> None:
+    """The lin weights of every context, trained together on the cached statistics.
+
+    Inputs ``train`` (one cache per training draw) and ``val``; outputs ``best``, ``last`` and
+    ``log``, each one path per context in the order of ``settings["contexts"]``.
+    """
+    job.start()
+    device = resolve_device(settings["device"])
+    chosen = contexts.contexts_from_records(settings["contexts"])
+    network, seed = settings["job"]["network"], settings["job"]["seed"]
+    caches = {**dict(enumerate(inputs["train"])), "val": inputs["val"]}
+    stats, label_sets = {}, {}
+    for key, path in caches.items():
+        cache = feature_cache.read_cache(path)
+        stats[key] = (cache["s0"], cache["s1"])
+        label_sets[key] = np.stack(
+            [contexts.labels(c.ranking, cache["d0"], cache["d1"]) for c in chosen], 1
+        )
+    metric = grid_metric(settings["grid"], network, "lin", seed)
+    initial = torch.cat([w.detach() for w in metric.weights])
+    train_settings = TrainSettings.from_config(settings["train"])
+    source = CachedLinSource(stats, label_sets, train_settings.dropout, initial, device=device)
+    data = {str(key): sha256_file(path) for key, path in caches.items()}
+    result = _train(
+        settings, source, metric, chosen, data, (network, "lin", "all-contexts", seed), state
+    )
+    for index, context in enumerate(chosen):
+        _write_training(metric, result, index, context, _outputs_of(outputs, index, context))
+    _forget(state)
+
+
+def adapt_direct(
+    settings: Settings, inputs: Files, outputs: Files, *, state: str | None, job: Job = NO_JOB
+) -> None:
+    """One (network, variant, context, seed) trained on the pool images (tune, scratch; lin with
+    ``grid.batch_contexts: false``): inputs ``train`` (every training draw) and ``val``, outputs
+    ``best``, ``last`` and ``log``."""
+    job.start()
+    device = resolve_device(settings["device"])
+    (context,) = contexts.contexts_from_records(settings["contexts"])
+    cell = settings["job"]
+    draws = {**dict(enumerate(inputs["train"])), "val": inputs["val"]}
+    pools = {}
+    for key, path in draws.items():
+        drawn = load_pool(path)
+        triplets = np.stack([drawn.ref, drawn.p0, drawn.p1], axis=1)
+        pools[key] = (triplets, contexts.labels(context.ranking, drawn.d0, drawn.d1))
+    metric = grid_metric(settings["grid"], cell["network"], cell["variant"], cell["seed"])
+    metric.dropout.p = TrainSettings.from_config(settings["train"]).dropout
+    source = DirectSource(metric, pools, device=device)
+    data = {str(key): pool_fingerprint(path) for key, path in draws.items()}
+    keys = (cell["network"], cell["variant"], cell["context"], cell["seed"])
+    result = _train(settings, source, metric, [context], data, keys, state)
+    _write_training(metric.cpu(), result, 0, context, outputs)
+    _forget(state)
+
+
+def _train(
+    settings: Settings,
+    source: Any,
+    metric: DPSMetric,
+    chosen: Sequence[Context],
+    data: Mapping[str, str],
+    keys: tuple,
+    state: str | None,
+) -> TrainResult:
+    """Seed and build the heads, then :func:`~dpsim.train.train` under the run's identity."""
+    train_settings = TrainSettings.from_config(settings["train"])
+    config_seed = settings["seed"]
+    init = seed_sequence(config_seed, *keys, "init").generate_state(1, dtype=np.uint64)[0]
+    torch.manual_seed(int(init))
+    heads = train_settings.new_heads(len(chosen))
+    identity = {
+        "metric": metric.describe(),
+        "contexts": [[c.name, list(c.ranking)] for c in chosen],
+        "data": dict(data),
+    }
+    return train(
+        source,
+        heads,
+        train_settings,
+        seed=config_seed,
+        keys=keys,
+        state_file=state,
+        identity=identity,
+    )
+
+
+def _outputs_of(outputs: Files, index: int, context: Context) -> dict[str, str]:
+    """Context ``index``'s best, last and log paths; each must lie in the context's folder."""
+    paths = {which: outputs[which][index] for which in ("best", "last", "log")}
+    for path in paths.values():
+        if context.name not in Path(path).parts:
+            raise ValueError(f"output {path} is not in a folder of context {context.name}")
+    return paths
+
+
+def _write_training(
+    metric: DPSMetric, result: TrainResult, index: int, context: Context, paths: Mapping[str, str]
+) -> None:
+    """Best and last checkpoints (with their head) and the context's training log."""
+    for which, states in (("best", result.best_states), ("last", result.last_states)):
+        state = states[index]
+        _apply_source_state(metric, state["source"])
+        extra = {
+            "head": state["head"],
+            "context": context.name,
+            "ranking": list(context.ranking),
+            "best_epoch": result.best_epoch[index],
+            "best_val_2afc": result.best_val[index],
+        }
+        save_metric(metric, paths[which], extra)
+    table = result.log[result.log["context"] == index].assign(context=context.name)
+    io.write_parquet(table.reset_index(drop=True), paths["log"])
+
+
+def _apply_source_state(metric: DPSMetric, state: dict) -> None:
+    """Put a source's per-context state (full metric state, or a lin weight row) into ``metric``."""
+    if "weights" in state and len(state) == 1:
+        row = state["weights"].detach().cpu()
+        with torch.no_grad():
+            for weight, part in zip(
+                metric.weights, row.split(list(metric.backbone.channels)), strict=True
+            ):
+                weight.copy_(part)
+    else:
+        metric.load_state_dict(state)
+
+
+def _forget(state: str | None) -> None:
+    """Delete a finished job's training state: its outputs now hold everything it had."""
+    if state is not None and Path(state).exists():
+        Path(state).unlink()
+        log.info("training finished: removed its state %s", state)

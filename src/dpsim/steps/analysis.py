@@ -1,0 +1,78 @@
+"""Steps of ``rules/analysis.smk``: the summary table, the statistics, the result figures."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from dpsim import aggregate, analysis, contexts
+from dpsim.contexts import Context
+from dpsim.data.pool import Pool, load_pool
+from dpsim.figure_registry import draw_figures
+from dpsim.names import STATS_FILES
+from dpsim.steps.job import NO_JOB, Files, Job, Settings
+
+log = logging.getLogger(__name__)
+
+
+def summary(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JOB) -> None:
+    """Every per-item evaluation file (``inputs["evaluations"]``) -> ``outputs["summary"]``."""
+    job.start()
+    aggregate.write_summary(inputs["evaluations"], outputs["summary"])
+
+
+def stats(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JOB) -> None:
+    """The study's statistics: one table per name of :data:`~dpsim.names.STATS_FILES`."""
+    job.start()
+    analysis.write_stats(
+        eval_paths=inputs["evaluations"],
+        summary_path=inputs["summary"],
+        rankings_path=inputs["rankings"],
+        out_paths={name: outputs[name] for name in STATS_FILES},
+        settings=analysis.StatsSettings.from_config(settings["stats"], settings["seed"]),
+    )
+
+
+@dataclass(frozen=True)
+class ResultData:
+    """What the result figures are drawn from; each table is read once, when first needed."""
+
+    inputs: Files
+    example_count: int
+    seed: int
+
+    @functools.cached_property
+    def summary(self) -> pd.DataFrame:
+        return pd.read_parquet(self.inputs["summary"])
+
+    @functools.cached_property
+    def stats(self) -> dict[str, pd.DataFrame]:
+        return {name: pd.read_parquet(self.inputs[name]) for name in STATS_FILES}
+
+    @functools.cached_property
+    def rankings(self) -> pd.DataFrame:
+        return pd.read_parquet(self.inputs["rankings"])
+
+    @functools.cached_property
+    def contexts(self) -> list[Context]:
+        return contexts.read_contexts(self.inputs["rankings"])
+
+    @functools.cached_property
+    def training_logs(self) -> pd.DataFrame:
+        return aggregate.read_training_logs([Path(p) for p in self.inputs["logs"]])
+
+    @functools.cached_property
+    def test_pool(self) -> Pool:
+        return load_pool(self.inputs["pool"])
+
+
+def result_figures(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JOB) -> None:
+    """Every figure of the registry drawn by this rule, from the summary, the statistics, the
+    rankings, the training logs and the test pool."""
+    job.start()
+    data = ResultData(inputs, settings["figures"]["example_triplets"], settings["seed"])
+    draw_figures("result_figures", data, outputs)

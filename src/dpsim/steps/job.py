@@ -1,0 +1,89 @@
+"""What every step shares: its calling convention and the set-up of its process.
+
+A step is called as ``step(settings, inputs, outputs, job=..., **params)``:
+
+- ``settings``: the config keys its rule passes (:mod:`dpsim.steps.keys`);
+- ``inputs`` / ``outputs``: the rule's named files, name -> path or list of paths;
+- ``job``: the process set-up (:class:`Job`: log file, threads, GPUs); the default sets nothing
+  up, so tests and scripts call steps in-process;
+- ``params``: the rule's other params (paths of state files, caption folders).
+
+:func:`run` makes that call from a Snakemake ``script:``, so each ``workflow_scripts/<rule>.py``
+is one line. Nothing here imports Snakemake: the ``snakemake`` object is read by duck typing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: The config keys a step reads (see :mod:`dpsim.steps.keys`).
+Settings = Mapping[str, Any]
+#: A rule's named inputs or outputs: name -> path, or name -> list of paths.
+Files = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Job:
+    """How a step's process is set up; the default (no log) sets nothing up.
+
+    With a ``log`` file, everything the process prints goes there, torch uses ``threads``
+    threads, and a job that declared ``gpus`` on a workstation holds a GPU slot of its own
+    (:func:`dpsim.runtime.start_job`).
+    """
+
+    log: str | None = None
+    threads: int = 1
+    gpus: int = 0
+    rule: str = ""
+
+    @classmethod
+    def of(cls, snakemake: Any) -> Job:
+        """The set-up a Snakemake job declared (its first log file, threads, ``gpu`` resource)."""
+        return cls(
+            log=str(snakemake.log[0]),
+            threads=int(snakemake.threads),
+            gpus=int(snakemake.resources.get("gpu", 0)),
+            rule=str(snakemake.rule),
+        )
+
+    def start(self) -> None:
+        """Set up the process (nothing without a log file)."""
+        if self.log is None:
+            return
+        from dpsim import runtime  # torch: only once a job really starts
+
+        runtime.start_job(self.log, self.threads, gpus=self.gpus, label=self.rule)
+
+
+NO_JOB = Job()
+
+
+def named_files(files: Any, what: str, rule: str) -> dict[str, Any]:
+    """A Snakemake input or output list as name -> path (or list of paths); all must be named."""
+    named = {
+        name: [str(f) for f in value] if isinstance(value, list) else str(value)
+        for name, value in files.items()
+    }
+    covered = sum(len(v) if isinstance(v, list) else 1 for v in named.values())
+    if covered != len(files):
+        raise ValueError(
+            f"rule {rule}: {len(files) - covered} of its {what} files have no name; steps read "
+            f"their files by name, so give every {what} entry a name in the rule"
+        )
+    return named
+
+
+def run(snakemake: Any, step: Callable[..., None]) -> None:
+    """Call ``step`` with what Snakemake gave the job (see the module docstring)."""
+    params = dict(snakemake.params.items())
+    settings = params.pop("settings", {})
+    rule = str(snakemake.rule)
+    step(
+        settings,
+        named_files(snakemake.input, "input", rule),
+        named_files(snakemake.output, "output", rule),
+        job=Job.of(snakemake),
+        **params,
+    )

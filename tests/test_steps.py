@@ -1,0 +1,310 @@
+"""The adaptation and evaluation steps on tiny data: outputs, determinism, the NaN guard, and
+training state that is reused only by the run it belongs to."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torchvision
+
+from dpsim import contexts, feature_cache, io, scoring
+from dpsim.aggregate import summarise_items
+from dpsim.config import validate_config
+from dpsim.data.download import sha256_file
+from dpsim.data.pool import build_pool
+from dpsim.evaluate import COLUMNS
+from dpsim.metric import checkpoint_extra, load_metric
+from dpsim.steps import adapt, evaluate, keys
+from dpsim.train import NonFiniteError
+
+NETWORK = "squeezenet1_1"
+CONFIG = validate_config(
+    {
+        "contexts": {"count": 2},
+        "grid": {"networks": [NETWORK]},
+        "train": {"batch_size": 16, "epochs_constant": 1, "epochs_decay": 1, "lr": 0.01},
+    }
+)
+TRAIN_DRAWS = ("train/draw0", "train/draw1")
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, random_images_module):
+    root = tmp_path_factory.mktemp("steps")
+    for split, draw, count in (("train", 0, 32), ("train", 1, 32), ("val", 0, 24), ("test", 0, 24)):
+        build_pool(
+            random_images_module,
+            root / f"pool/{split}/draw{draw}",
+            split=split,
+            draw=draw,
+            triplets=count,
+            shard_size=16,
+            seed=0,
+        )
+    chosen = contexts.reference_rankings(2)
+    io.write_parquet(contexts.rankings_table(chosen, 0), root / "rankings.parquet")
+    _cache(root, CONFIG, "cache")
+    return root
+
+
+def _cache(root, config, folder):
+    names = (*TRAIN_DRAWS, "val/draw0")
+    adapt.pool_statistics(
+        keys.settings("pool_statistics", config, {"network": NETWORK, "seed": "0"}),
+        {"pools": [str(root / f"pool/{name}") for name in names]},
+        {"caches": [str(root / folder / f"{name.replace('/', '_')}.npz") for name in names]},
+    )
+
+
+@pytest.fixture(scope="module")
+def random_images_module():
+    return np.random.default_rng(3).integers(0, 256, (30, 3, 32, 32), dtype=np.uint8)
+
+
+def _names(config):
+    return [c.name for c in contexts.contexts_from_config(config["contexts"])]
+
+
+def _outputs(folder, names):
+    return {
+        which: [
+            str(folder / name / f"{which}.{'parquet' if which == 'log' else 'pt'}")
+            for name in names
+        ]
+        for which in ("best", "last", "log")
+    }
+
+
+def _adapt(root, tag, config=CONFIG, caches=None, cache_folder="cache"):
+    """The lin job of every context of ``config``; returns context -> its output paths."""
+    names = _names(config)
+    outputs = _outputs(root / tag, names)
+    cache = root / cache_folder
+    adapt.adapt_lin_all_contexts(
+        keys.settings("adapt_lin_all_contexts", config, {"network": NETWORK, "seed": "0"}),
+        {
+            "train": caches or [str(cache / "train_draw0.npz"), str(cache / "train_draw1.npz")],
+            "val": str(cache / "val_draw0.npz"),
+        },
+        outputs,
+        state=str(root / tag / "state.pt"),
+    )
+    return {name: {w: outputs[w][i] for w in outputs} for i, name in enumerate(names)}
+
+
+def _tune(root, tag, config=CONFIG, context="c000"):
+    folder = root / tag
+    outputs = {
+        w: str(folder / f"{w}.{'parquet' if w == 'log' else 'pt'}") for w in ("best", "last", "log")
+    }
+    wildcards = {"network": NETWORK, "variant": "tune", "context": context, "seed": "0"}
+    adapt.adapt_direct(
+        keys.settings("adapt_direct", config, wildcards),
+        {
+            "train": [str(root / f"pool/{d}") for d in TRAIN_DRAWS],
+            "val": str(root / "pool/val/draw0"),
+        },
+        outputs,
+        state=str(folder / "state.pt"),
+    )
+    return outputs
+
+
+def test_lin_adaptation_writes_checkpoints_logs_and_is_deterministic(workspace):
+    first, second = _adapt(workspace, "a"), _adapt(workspace, "b")
+    for name in ("c000", "c001"):
+        log = pd.read_parquet(first[name]["log"])
+        assert log["context"].eq(name).all() and log["epoch"].tolist() == [0, 1]
+        other = pd.read_parquet(second[name]["log"])
+        pd.testing.assert_frame_equal(log.drop(columns="seconds"), other.drop(columns="seconds"))
+        a, b = load_metric(first[name]["best"]), load_metric(second[name]["best"])
+        for wa, wb in zip(a.weights, b.weights, strict=True):
+            assert torch.equal(wa, wb)
+        extra = checkpoint_extra(first[name]["best"])
+        assert extra["context"] == name and extra["best_epoch"] in (0, 1) and "head" in extra
+    assert not (workspace / "a" / "state.pt").exists()  # a finished job deletes its state
+
+
+def test_outputs_out_of_context_order_are_refused(workspace):
+    outputs = _outputs(workspace / "swapped", ["c001", "c000"])  # the rule lists c000 first
+    with pytest.raises(ValueError, match="not in a folder of context c000"):
+        adapt.adapt_lin_all_contexts(
+            keys.settings("adapt_lin_all_contexts", CONFIG, {"network": NETWORK, "seed": "0"}),
+            {
+                "train": [str(workspace / f"cache/train_draw{d}.npz") for d in (0, 1)],
+                "val": str(workspace / "cache/val_draw0.npz"),
+            },
+            outputs,
+            state=None,
+        )
+
+
+def _evaluate_trained(workspace, checkpoint, out):
+    evaluate.evaluate_trained(
+        keys.settings(
+            "evaluate_trained",
+            CONFIG,
+            {"network": NETWORK, "variant": "lin", "seed": "0"},
+        )
+        | {"contexts": ["c001"]},
+        {
+            "metrics": [checkpoint],
+            "pool": str(workspace / "pool/test/draw0"),
+            "rankings": str(workspace / "rankings.parquet"),
+        },
+        {"evaluations": [str(out)]},
+    )
+    return pd.read_parquet(out)
+
+
+def test_trained_and_untrained_evaluation_rows(workspace):
+    outputs = _adapt(workspace, "e")
+    table = _evaluate_trained(workspace, outputs["c001"]["best"], workspace / "eval.parquet")
+    assert list(table.columns) == list(COLUMNS) and len(table) == 24
+    assert set(table["subset"]) == {"c001"} and table["variant"].eq("lin").all()
+    np.testing.assert_allclose(
+        table["score"], scoring.two_afc_scores(table["d0"], table["d1"], table["judge"])
+    )
+    again = _evaluate_trained(workspace, outputs["c001"]["best"], workspace / "again.parquet")
+    pd.testing.assert_frame_equal(table, again)
+    untrained = workspace / "l2.parquet"
+    settings = keys.settings(
+        "evaluate_untrained", CONFIG, {"network": "pixel", "untrained": "l2", "seed": "0"}
+    )
+    assert "grid" not in settings  # a pixel metric reads no network key
+    evaluate.evaluate_untrained(
+        settings,
+        {
+            "pool": str(workspace / "pool/test/draw0"),
+            "rankings": str(workspace / "rankings.parquet"),
+        },
+        {"evaluation": str(untrained)},
+    )
+    l2 = pd.read_parquet(untrained)
+    assert len(l2) == 48 and set(l2["subset"]) == {"c000", "c001"} and l2["context"].eq("all").all()
+    # the two contexts score the same distances under their own labels
+    by_context = {name: group for name, group in l2.groupby("subset")}
+    np.testing.assert_array_equal(by_context["c000"]["d0"].values, by_context["c001"]["d0"].values)
+    summary = summarise_items(l2)
+    assert summary["n"].tolist() == [24, 24]
+
+
+def test_non_finite_statistics_stop_adaptation_without_output(workspace, tmp_path):
+    cache = feature_cache.read_cache(workspace / "cache/train_draw0.npz")
+    cache["s0"][0, 0] = np.nan
+    broken = tmp_path / "broken.npz"
+    np.savez(
+        broken,
+        s0=cache["s0"],
+        s1=cache["s1"],
+        d0=cache["d0"],
+        d1=cache["d1"],
+        channels=np.asarray(cache["channels"]),
+        metric=np.array(json.dumps(cache["metric"])),
+    )
+    with pytest.raises(NonFiniteError):
+        _adapt(tmp_path, "nan", caches=[str(broken), str(broken)], cache_folder=workspace / "cache")
+    assert not any((tmp_path / "nan").rglob("*.pt.tmp*"))
+    assert not (tmp_path / "nan" / "c000" / "best.pt").exists()
+    assert not (tmp_path / "nan" / "c000" / "log.parquet").exists()
+
+
+# ---------------------------------------------------------------- stale training state
+
+
+def _changed(path: str, value) -> dict:
+    config = copy.deepcopy(CONFIG)
+    node = config
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    return validate_config(config)
+
+
+def _leave_state(monkeypatch, run) -> None:
+    """Run a training job that dies after its last epoch, before writing outputs: its state
+    stays behind, as a killed job's would."""
+    with monkeypatch.context() as patched:
+        patched.setattr(adapt, "_write_training", _raise_killed)
+        with pytest.raises(KeyboardInterrupt):
+            run()
+
+
+def _raise_killed(*args, **kwargs):
+    raise KeyboardInterrupt("killed")
+
+
+def _assert_same_training(paths, fresh_paths):
+    for which in ("best", "last"):
+        a, b = load_metric(paths[which]), load_metric(fresh_paths[which])
+        assert a.describe() == b.describe()
+        for key, value in a.state_dict().items():
+            assert torch.equal(value, b.state_dict()[key]), (which, key)
+    logs = [pd.read_parquet(p["log"]).drop(columns="seconds") for p in (paths, fresh_paths)]
+    pd.testing.assert_frame_equal(*logs)
+
+
+def _state_of(folder):
+    return torch.load(folder / "state.pt", weights_only=False)
+
+
+def test_a_killed_job_of_the_same_run_resumes(workspace, monkeypatch, caplog):
+    _leave_state(monkeypatch, lambda: _adapt(workspace, "same"))
+    assert _state_of(workspace / "same")["state"]["epoch"] == 2
+    with caplog.at_level(logging.INFO, logger="dpsim.train"):
+        outputs = _adapt(workspace, "same")
+    assert "resuming from" in caplog.text and "after epoch 2" in caplog.text
+    fresh = _adapt(workspace, "same_fresh")
+    for name in ("c000", "c001"):
+        _assert_same_training(outputs[name], fresh[name])
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("contexts.generator_seed", 7), ("contexts.count", 3), ("train.lr", 0.02)],
+)
+def test_lin_state_of_another_run_is_not_resumed(workspace, monkeypatch, caplog, key, value):
+    tag = f"lin_{key}"
+    _leave_state(monkeypatch, lambda: _adapt(workspace, tag))
+    changed = _changed(key, value)
+    with caplog.at_level(logging.WARNING, logger="dpsim.train"):
+        outputs = _adapt(workspace, tag, changed)
+    assert "not resuming" in caplog.text
+    fresh = _adapt(workspace, f"{tag}_fresh", changed)
+    assert set(outputs) == set(fresh) == set(_names(changed))
+    for name in outputs:
+        _assert_same_training(outputs[name], fresh[name])
+
+
+def test_lin_state_under_other_backbone_weights_is_not_resumed(workspace, monkeypatch, caplog):
+    _leave_state(monkeypatch, lambda: _adapt(workspace, "weights"))
+    weights_file = workspace / "squeezenet_seed5.pt"
+    torch.manual_seed(5)
+    torch.save(torchvision.models.squeezenet1_1().state_dict(), weights_file)
+    changed = _changed("grid.weights", str(weights_file))
+    _cache(workspace, changed, "cache_file_weights")
+    with caplog.at_level(logging.WARNING, logger="dpsim.train"):
+        outputs = _adapt(workspace, "weights", changed, cache_folder="cache_file_weights")
+    assert "identity.data" in caplog.text and "identity.metric" in caplog.text
+    fresh = _adapt(workspace, "weights_fresh", changed, cache_folder="cache_file_weights")
+    for name in outputs:
+        _assert_same_training(outputs[name], fresh[name])
+        recorded = load_metric(outputs[name]["best"]).describe()["weights"]
+        assert recorded["kind"] == "file" and recorded["sha256"] == sha256_file(weights_file)
+
+
+def test_direct_state_of_another_ranking_is_not_resumed(workspace, monkeypatch, caplog):
+    _leave_state(monkeypatch, lambda: _tune(workspace, "tune"))
+    changed = _changed("contexts.generator_seed", 7)
+    with caplog.at_level(logging.WARNING, logger="dpsim.train"):
+        outputs = _tune(workspace, "tune", changed)
+    assert "identity.contexts" in caplog.text
+    _assert_same_training(outputs, _tune(workspace, "tune_fresh", changed))
+    assert not (workspace / "tune" / "state.pt").exists()

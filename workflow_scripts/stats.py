@@ -1,0 +1,5 @@
+"""Rule stats: evaluations, summary and rankings -> results/stats/*.parquet."""
+
+from dpsim.steps import analysis, run
+
+run(snakemake, analysis.stats)
