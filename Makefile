@@ -30,10 +30,11 @@ install: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES) --show-failed-logs $(SNAKEMAKE_ARGS)
 
-## make lint: ruff (lint + format) and snakemake --lint
+## make lint: ruff (lint + format), mypy on src/ (settings in pyproject.toml), snakemake --lint
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python scripts/lint_workflow.py
 	$(BIN)/python scripts/lint_workflow.py --workflow-profile profiles/slurm
 

@@ -235,7 +235,7 @@ def test_random_weights_are_reproducible_and_leave_the_global_rng_alone():
     assert torch.equal(torch.get_rng_state(), before)
     again = build_backbone("squeezenet1_1", "lpips", seed=7)
     other = build_backbone("squeezenet1_1", "lpips", seed=8)
-    assert first.weights == WeightsInfo("random", "seed=7", None)
+    assert first.weights == WeightsInfo("random", "seed=7", None, seed=7)
     a, b, c = first.state_dict(), again.state_dict(), other.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["model.features.0.weight"], c["model.features.0.weight"])

@@ -47,7 +47,7 @@ def test_cosine_distance_of_flattened_features():
     backbone = build_backbone("alexnet", ["features.1", "features.4"], weights="random", seed=0)
     cosine = baselines.CosineDistance(backbone)
     x, y = _images(3), _images(4)
-    total, layers = cosine(x, y, return_layers=True)
+    total, layers = cosine(x, y), cosine.distances_by_layer(x, y)
     model = torchvision.models.alexnet()
     tapped = {k.split("features.", 1)[1]: v for k, v in backbone.state_dict().items()}
     model.features[:5].load_state_dict(tapped)  # the backbone is cut after its last tap

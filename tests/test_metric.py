@@ -100,7 +100,7 @@ def test_baseline_is_a_cosine_distance_readout(alexnet_backbone):
     metric = M.DPSMetric(alexnet_backbone, "baseline").eval()
     x, y = _images(seed=6), _images(seed=7)
     with torch.no_grad():
-        _, layers = metric(x, y, return_layers=True)
+        layers = metric.distances_by_layer(x, y)
         raw = alexnet_backbone(metric.scaling(torch.cat([x, y])))
     for k, f in enumerate(raw):
         cos = F.cosine_similarity(f[:4], f[4:], dim=1, eps=0)  # per position, across channels
@@ -219,6 +219,52 @@ def test_checkpoint_round_trip(tmp_path, variant):
     x, y = _images(seed=1), _images(seed=2)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x, y), metric(x, y))
+
+
+def test_checkpoint_rebuilds_random_weights_from_the_recorded_seed(tmp_path):
+    metric = M.build_metric("squeezenet1_1", "lin", weights="random", seed=5).eval()
+    assert metric.describe()["weights"]["seed"] == 5
+    M.save_metric(metric, tmp_path / "m.pt")
+    checkpoint = torch.load(tmp_path / "m.pt", weights_only=True)
+    checkpoint["metric"]["weights"]["source"] = "seed=999"  # a label only: never parsed back
+    torch.save(checkpoint, tmp_path / "relabelled.pt")
+    loaded = M.load_metric(tmp_path / "relabelled.pt").eval()
+    x, y = _images(seed=1), _images(seed=2)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x, y), metric(x, y), rtol=0, atol=0)
+
+
+def test_checkpoint_of_an_older_format_is_refused_with_the_fix(tmp_path):
+    metric = M.build_metric("squeezenet1_1", "lin", weights="random", seed=5)
+    M.save_metric(metric, tmp_path / "m.pt")
+    checkpoint = torch.load(tmp_path / "m.pt", weights_only=True)
+    checkpoint["metric"]["format"] = 1
+    torch.save(checkpoint, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match=r"format 2 \(found 1\).*train the metric again"):
+        M.load_metric(tmp_path / "old.pt")
+
+
+def test_checkpoint_on_a_weights_file_that_changed_since_is_refused(tmp_path):
+    torch.manual_seed(1)
+    weights = tmp_path / "squeeze.pt"
+    torch.save(torchvision.models.squeezenet1_1().state_dict(), weights)
+    metric = M.build_metric("squeezenet1_1", "lin", weights=str(weights))
+    M.save_metric(metric, tmp_path / "m.pt")
+    assert M.load_metric(tmp_path / "m.pt").describe() == metric.describe()
+    torch.manual_seed(2)
+    torch.save(torchvision.models.squeezenet1_1().state_dict(), weights)
+    with pytest.raises(ValueError, match="the file changed since"):
+        M.load_metric(tmp_path / "m.pt")
+
+
+def test_forward_gives_distances_and_the_layers_sum_to_them(alexnet_backbone):
+    metric = M.DPSMetric(alexnet_backbone, "baseline").eval()
+    x, y = _images(seed=3), _images(seed=4)
+    with torch.no_grad():
+        total, layers = metric(x, y), metric.distances_by_layer(x, y)
+    assert isinstance(total, torch.Tensor) and total.shape == (4,)
+    assert layers.shape == (4, len(alexnet_backbone.taps))
+    torch.testing.assert_close(layers.sum(dim=1), total)
 
 
 def test_lpips_weight_file_for_another_network_is_refused(alexnet_backbone):

@@ -41,7 +41,7 @@ def test_statistics_reproduce_the_metrics_distances(descriptor) -> None:
     metric = build_metric("alexnet", "baseline", taps="study", readout=descriptor, seed=3).eval()
     signed = torch.from_numpy(images).float() / 127.5 - 1
     with torch.no_grad():
-        layers0 = metric(signed[:, 0], signed[:, 1], return_layers=True)[1]
+        layers0 = metric.distances_by_layer(signed[:, 0], signed[:, 1])
         d1 = metric(signed[:, 0], signed[:, 2])
     np.testing.assert_allclose(s0.sum(axis=1), layers0.sum(axis=1).numpy(), rtol=1e-4)
     np.testing.assert_allclose(s1.sum(axis=1), d1.numpy(), rtol=1e-4)

@@ -249,6 +249,22 @@ def test_a_config_change_reruns_exactly_what_reads_it(tiny_run, repo, key):
     assert _scheduled_jobs(run.stdout) == expected
 
 
+def _reversed_keys(value):
+    if isinstance(value, dict):
+        return {k: _reversed_keys(value[k]) for k in reversed(list(value))}
+    return value
+
+
+@pytest.mark.slow
+def test_reordering_the_config_keys_reruns_nothing(tiny_run, repo):
+    config = yaml.safe_load((tiny_run / "config.yaml").read_text())
+    reordered = tiny_run / "reordered.yaml"
+    reordered.write_text(yaml.safe_dump(_reversed_keys(config), sort_keys=False))
+    run = snakemake(repo, tiny_run, "-n", "--configfile", str(reordered))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert _scheduled_jobs(run.stdout) == set(), run.stdout[-2000:]
+
+
 @pytest.mark.slow
 def test_pool_does_not_depend_on_the_contexts(tiny_run, tmp_path, repo):
     other = {

@@ -281,7 +281,7 @@ def _imagenet_build_kwargs(network: str) -> dict[str, Any]:
 def _drop_auxiliary_heads(model: nn.Module) -> None:
     """Remove the auxiliary classifiers after loading, as torchvision's builders do."""
     if hasattr(model, "aux_logits"):
-        model.aux_logits = False
+        setattr(model, "aux_logits", False)  # noqa: B010 - a flag, not a submodule
         for head in ("aux1", "aux2", "AuxLogits"):
             if hasattr(model, head):
                 setattr(model, head, None)
@@ -334,9 +334,10 @@ def _disable_inplace_modules(model: nn.Module) -> int:
     """Set ``inplace=False`` on every module that has the flag; return how many were on."""
     switched = 0
     for module in model.modules():
-        if isinstance(getattr(module, "inplace", None), bool):
-            switched += int(module.inplace)
-            module.inplace = False
+        flag = getattr(module, "inplace", None)
+        if isinstance(flag, bool):
+            switched += int(flag)
+            setattr(module, "inplace", False)  # noqa: B010 - a flag, not a submodule
     return switched
 
 

@@ -71,11 +71,14 @@ class CosineDistance(nn.Module):
         self.scaling = ScalingLayer()
         self.backbone = backbone.requires_grad_(False).eval()
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, *, return_layers: bool = False):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Distances ``(N,)``: the sum over taps of :meth:`distances_by_layer`."""
+        return self.distances_by_layer(x, y).sum(dim=1)
+
+    def distances_by_layer(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Each tap's ``1 - cos`` of the flattened features, ``(N, L)``."""
         both = self.backbone(self.scaling(torch.cat([x, y])))
-        layers = cosine_layers([f[: len(x)] for f in both], [f[len(x) :] for f in both])
-        total = layers.sum(dim=1)
-        return (total, layers) if return_layers else total
+        return cosine_layers([f[: len(x)] for f in both], [f[len(x) :] for f in both])
 
 
 def untrained_model(

@@ -109,8 +109,8 @@ def _distance(args: argparse.Namespace) -> int:
         )
     model = _distance_metric(args).eval()
     with torch.inference_mode():
-        total, layers = model(a, b, return_layers=True, check_range=False)
-    print(f"{float(total[0]):.6f}")
+        layers = model.distances_by_layer(a, b, check_range=False)
+    print(f"{float(layers.sum(dim=1)[0]):.6f}")
     if args.layers:
         for tap, value in zip(model.backbone.taps, layers[0].tolist(), strict=True):
             print(f"  {tap:<20} {value:.6f}")

@@ -74,7 +74,7 @@ def _validator_with_defaults() -> type:
     base = jsonschema.Draft202012Validator
     check_properties = base.VALIDATORS["properties"]
 
-    def properties_with_defaults(validator, properties, instance, schema):  # type: ignore[no-untyped-def]
+    def properties_with_defaults(validator, properties, instance, schema):
         if isinstance(instance, dict):
             for key, subschema in properties.items():
                 if "default" in subschema:

@@ -62,6 +62,8 @@ def _uniform(shape: tuple[int, ...], fan_in: int) -> nn.Parameter:
 class RankingHeads(nn.Module):
     """``K`` independent ranking heads. ``forward(d0, d1)`` with ``(B, K)`` distances -> logits."""
 
+    signs: torch.Tensor
+
     def __init__(self, contexts: int = 1, monotone: bool = False) -> None:
         super().__init__()
         sizes = [(5, HIDDEN), (HIDDEN, HIDDEN), (HIDDEN, 1)]

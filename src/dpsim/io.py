@@ -74,7 +74,7 @@ def write_json(data: Any, path: str | Path) -> None:
 def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
     """Write arrays to an uncompressed ``.npz`` atomically (fast to load, no decompression)."""
     with atomic_path(path) as temp, open(temp, "wb") as handle:
-        np.savez(handle, **arrays)
+        np.savez(handle, **arrays)  # type: ignore[arg-type]  # the stub reads a key as allow_pickle
 
 
 def write_npy(array: np.ndarray, path: str | Path) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
 from dpsim.backbones import Backbone, build_backbone
 from dpsim.registry import resolve
@@ -42,11 +43,15 @@ EPS = 1e-10
 #: The LPIPS scaling layer for RGB inputs in [-1, 1].
 LPIPS_SHIFT = (-0.030, -0.088, -0.188)
 LPIPS_SCALE = (0.458, 0.448, 0.450)
-METRIC_FORMAT = 1
+#: Version of a checkpoint's metric description: 2 records the weights' seed as a number.
+METRIC_FORMAT = 2
 
 
 class ScalingLayer(nn.Module):
     """``(x - shift) / scale`` per channel, with the LPIPS constants."""
+
+    shift: torch.Tensor
+    scale: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()
@@ -104,10 +109,12 @@ def check_images(images: torch.Tensor, name: str, input_range: str = "-1,1") -> 
     return images
 
 
-def channel_statistics(x: torch.Tensor, y: torch.Tensor, readout: str, dropout: nn.Module):
+def channel_statistics(
+    x: torch.Tensor, y: torch.Tensor, readout: str, dropout: nn.Module
+) -> torch.Tensor:
     """Per-channel statistics ``(N, C)`` of two unit-normalised feature maps ``(N, C, H, W)``."""
     parts = readout.split("+")
-    stats = []
+    stats: list[torch.Tensor] = []
     if "spatial" in parts:
         stats.append(dropout((x - y) ** 2).mean(dim=(2, 3)))
     if "mean" in parts:
@@ -116,10 +123,12 @@ def channel_statistics(x: torch.Tensor, y: torch.Tensor, readout: str, dropout: 
         sorted_x, _ = x.flatten(2).sort(dim=2)
         sorted_y, _ = y.flatten(2).sort(dim=2)
         stats.append(dropout((sorted_x - sorted_y) ** 2).mean(dim=2))
-    return stats[0] if len(stats) == 1 else sum(stats)
+    return stats[0] if len(stats) == 1 else torch.stack(stats).sum(dim=0)
 
 
-def layer_statistics(fx: Sequence[torch.Tensor], fy: Sequence[torch.Tensor], readout: str):
+def layer_statistics(
+    fx: Sequence[torch.Tensor], fy: Sequence[torch.Tensor], readout: str
+) -> torch.Tensor:
     """Every layer's per-channel statistics side by side, ``(N, sum C)``, without dropout.
 
     A unit- or lin-weighted distance is then a dot product with the concatenated weights.
@@ -192,7 +201,9 @@ class DPSMetric(nn.Module):
         scaled = self.scaling(images).contiguous(memory_format=torch.channels_last)
         return [unit_normalise(f) for f in self.backbone(scaled)]
 
-    def layer_distances(self, fx: Sequence[torch.Tensor], fy: Sequence[torch.Tensor]):
+    def layer_distances(
+        self, fx: Sequence[torch.Tensor], fy: Sequence[torch.Tensor]
+    ) -> torch.Tensor:
         """Per-layer distances ``(N, L)`` from normalised features of the two sides."""
         columns = [
             channel_statistics(a, b, self.readout, self.dropout) @ w.to(a.dtype)
@@ -205,28 +216,39 @@ class DPSMetric(nn.Module):
         x: torch.Tensor,
         y: torch.Tensor,
         *,
-        return_layers: bool = False,
         input_range: str = "-1,1",
         check_range: bool = True,
-    ):
+    ) -> torch.Tensor:
         """Distances ``(N,)`` between image batches ``x`` and ``y`` ``(N, 3, H, W)``.
 
         Args:
             x, y: images in [-1, 1] (or [0, 1] with ``input_range="0,1"``).
-            return_layers: also return the per-layer distances ``(N, L)``.
             input_range: ``"-1,1"`` or ``"0,1"``.
             check_range: refuse an all non-negative batch as a likely [0, 1] mix-up.
         """
+        return self.distances_by_layer(x, y, input_range=input_range, check_range=check_range).sum(
+            dim=1
+        )
+
+    def distances_by_layer(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        input_range: str = "-1,1",
+        check_range: bool = True,
+    ) -> torch.Tensor:
+        """Each tapped layer's distance ``(N, L)`` (their sum over layers is :meth:`forward`)."""
         x = self._checked(x, "x", input_range, check_range)
         y = self._checked(y, "y", input_range, check_range)
         if x.shape != y.shape:
             raise ValueError(f"x and y differ in shape: {tuple(x.shape)} and {tuple(y.shape)}")
         both = self.features(torch.cat([x, y]))
-        layers = self.layer_distances([f[: len(x)] for f in both], [f[len(x) :] for f in both])
-        total = layers.sum(dim=1)
-        return (total, layers) if return_layers else total
+        return self.layer_distances([f[: len(x)] for f in both], [f[len(x) :] for f in both])
 
-    def triplet_distances(self, ref: torch.Tensor, p0: torch.Tensor, p1: torch.Tensor):
+    def triplet_distances(
+        self, ref: torch.Tensor, p0: torch.Tensor, p1: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Distances (d0, d1) of p0 and p1 to ``ref``, from one forward pass of all three.
 
         Reuses the reference's features for both comparisons. Inputs in [-1, 1], unchecked
@@ -239,7 +261,9 @@ class DPSMetric(nn.Module):
         d1 = self.layer_distances(refs, [f[2 * n :] for f in feats]).sum(dim=1)
         return d0, d1
 
-    def _checked(self, images, name, input_range, check_range) -> torch.Tensor:
+    def _checked(
+        self, images: torch.Tensor, name: str, input_range: str, check_range: bool
+    ) -> torch.Tensor:
         if not check_range and input_range == "-1,1":
             if images.ndim != 4 or images.shape[1] != 3:
                 raise ValueError(f"{name} must have shape (N, 3, H, W), got {tuple(images.shape)}")
@@ -252,7 +276,7 @@ class DPSMetric(nn.Module):
         for w in self.weights:
             w.clamp_(min=0.0)
 
-    def attach_clamp(self, optimizer: torch.optim.Optimizer):
+    def attach_clamp(self, optimizer: torch.optim.Optimizer) -> RemovableHandle:
         """Make ``optimizer`` clamp the weights after each of its steps; returns the hook handle."""
         return optimizer.register_step_post_hook(lambda *_: self.clamp_weights_())
 
@@ -282,7 +306,7 @@ class DPSMetric(nn.Module):
                     )
                 self.weights[k].copy_(tensor.flatten())
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         """Everything needed to rebuild this metric (stored in checkpoints and results)."""
         return {
             "format": METRIC_FORMAT,
@@ -292,6 +316,7 @@ class DPSMetric(nn.Module):
                 "kind": self.backbone.weights.kind,
                 "source": self.backbone.weights.source,
                 "sha256": self.backbone.weights.sha256,
+                "seed": self.backbone.weights.seed,
             },
             "variant": self.variant,
             "readout": self.readout,
@@ -299,7 +324,9 @@ class DPSMetric(nn.Module):
         }
 
 
-def dps_distance(metric: DPSMetric, x: torch.Tensor, y: torch.Tensor, **kwargs) -> torch.Tensor:
+def dps_distance(
+    metric: DPSMetric, x: torch.Tensor, y: torch.Tensor, **kwargs: Any
+) -> torch.Tensor:
     """Distances of a metric in eval mode without gradients: a one-line scoring API."""
     was_training = metric.training
     metric.eval()
@@ -343,7 +370,9 @@ def grid_metric(grid: Mapping[str, Any], network: str, variant: str, seed: int) 
     )
 
 
-def save_metric(metric: DPSMetric, path: str | Path, extra: dict | None = None) -> None:
+def save_metric(
+    metric: DPSMetric, path: str | Path, extra: Mapping[str, Any] | None = None
+) -> None:
     """Write a checkpoint: the metric's description, its state (weights, a learned backbone),
     and ``extra`` (e.g. the ranking head and the training context), written atomically."""
     from dpsim import io
@@ -354,10 +383,10 @@ def save_metric(metric: DPSMetric, path: str | Path, extra: dict | None = None) 
         if metric.trains_backbone or "backbone" not in k
     }
     with io.atomic_path(path) as temp:
-        torch.save({"metric": metric.describe(), "state": state, "extra": extra or {}}, temp)
+        torch.save({"metric": metric.describe(), "state": state, "extra": dict(extra or {})}, temp)
 
 
-def checkpoint_extra(path: str | Path) -> dict:
+def checkpoint_extra(path: str | Path) -> dict[str, Any]:
     """The ``extra`` dict stored with :func:`save_metric` (head, context, training summary)."""
     return torch.load(path, map_location="cpu", weights_only=True).get("extra", {})
 
@@ -368,22 +397,25 @@ def load_metric(path: str | Path, cache_dir: str | Path = "resources/torch") -> 
     if not path.is_file():
         raise FileNotFoundError(f"metric checkpoint {path} does not exist")
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if (
-        not isinstance(checkpoint, dict)
-        or checkpoint.get("metric", {}).get("format") != METRIC_FORMAT
-    ):
-        raise ValueError(f"{path} is not a dpsim metric checkpoint (format {METRIC_FORMAT})")
+    found = checkpoint.get("metric", {}).get("format") if isinstance(checkpoint, dict) else None
+    if found != METRIC_FORMAT:
+        raise ValueError(
+            f"{path} is not a dpsim metric checkpoint of format {METRIC_FORMAT} (found "
+            f"{found!r}); checkpoints of format 1 predate the recorded weights seed: train the "
+            "metric again (delete the checkpoint and re-run the workflow)"
+        )
     spec = checkpoint["metric"]
     weights = spec["weights"]
-    source = (
-        "random"
-        if weights["kind"] == "random"
-        else ("imagenet" if weights["kind"] == "imagenet" else weights["source"])
-    )
-    seed = int(weights["source"].split("=")[1]) if weights["kind"] == "random" else 0
+    source = weights["source"] if weights["kind"] == "file" else weights["kind"]
     backbone = build_backbone(
-        spec["network"], spec["taps"], weights=source, seed=seed, cache_dir=cache_dir
+        spec["network"], spec["taps"], weights=source, seed=weights["seed"], cache_dir=cache_dir
     )
+    if backbone.weights.sha256 != weights["sha256"]:
+        raise ValueError(
+            f"{path} was trained on backbone weights with sha256 {weights['sha256']}, but "
+            f"{source} now has sha256 {backbone.weights.sha256}: the file changed since; "
+            "train the metric again on the current file"
+        )
     metric = DPSMetric(backbone, spec["variant"], spec["readout"], spec["dropout"])
     missing, unexpected = metric.load_state_dict(checkpoint["state"], strict=False)
     missing = [k for k in missing if metric.trains_backbone or "backbone" not in k]

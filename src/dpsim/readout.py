@@ -126,7 +126,7 @@ def pair_statistics(metric, x: np.ndarray, y: np.ndarray, device: str, batch_siz
     return {d: np.concatenate(parts[d]) for d in parts}
 
 
-def combine(stats: Mapping[str, object], descriptor: str):
+def combine(stats: Mapping[str, Any], descriptor: str) -> Any:
     """Statistics of a (possibly combined) descriptor: the sum of its parts'."""
     parts = descriptor.split("+")
     first = stats[parts[0]]
@@ -198,17 +198,16 @@ def _masked(weights: np.ndarray, columns: slice | None) -> np.ndarray:
 class _Scored:
     """The statistics of every evaluation set for one network (all base descriptors)."""
 
-    two_afc: dict[str, tuple[dict, np.ndarray]] = field(default_factory=dict)
-    jnd: dict[str, tuple[dict, np.ndarray]] = field(default_factory=dict)
-    mos: dict[str, tuple[dict, MosSet]] = field(default_factory=dict)
+    two_afc: dict[str, tuple[Any, np.ndarray]] = field(default_factory=dict)
+    jnd: dict[str, tuple[Any, np.ndarray]] = field(default_factory=dict)
+    mos: dict[str, tuple[Any, MosSet]] = field(default_factory=dict)
 
     def combined(self, descriptor: str) -> _Scored:
         """The same sets with the statistics of ``descriptor`` in place of the base dicts."""
         return _Scored(
-            *(
-                {name: (combine(stats, descriptor), label) for name, (stats, label) in part.items()}
-                for part in (self.two_afc, self.jnd, self.mos)
-            )
+            {name: (combine(s, descriptor), judge) for name, (s, judge) in self.two_afc.items()},
+            {name: (combine(s, descriptor), same) for name, (s, same) in self.jnd.items()},
+            {name: (combine(s, descriptor), set_) for name, (s, set_) in self.mos.items()},
         )
 
 
@@ -233,7 +232,7 @@ def _mos_agreement(distances: np.ndarray, mos_set: MosSet) -> tuple[float, float
     if np.ptp(distances) == 0:
         return float("nan"), float("nan"), float("nan")
     result = correlation.mos_correlations(distances, mos_set.mos, mos_set.higher_is_better)
-    return result["srocc"], result["krocc"], result["plcc"]
+    return float(result["srocc"]), float(result["krocc"]), float(result["plcc"])
 
 
 # ---------------------------------------------------------------- the job
@@ -311,7 +310,10 @@ def tune_metric(
     fit, val = _split(judge, settings, keys)
     metric = _readout_metric(network, "tune", weights, settings, weights_dir)
     metric.dropout.p = settings.train.dropout
-    pools = {0: (images[fit], judge[fit]), "val": (images[val], (judge[val] > 0.5) * 1.0)}
+    pools: dict[int | str, tuple[np.ndarray, np.ndarray]] = {
+        0: (images[fit], judge[fit]),
+        "val": (images[val], (judge[val] > 0.5) * 1.0),
+    }
     source = DirectSource(metric, pools, device=device)
     torch.manual_seed(int(rng(settings.seed, "readout", "init", *keys).integers(2**31)))
     result = train(

@@ -407,7 +407,7 @@ def mixed_model(
     n_groups = int(data[group].nunique())
 
     def failed(note: str) -> pd.DataFrame:
-        row = dict.fromkeys(MIXED_MODEL_COLUMNS, np.nan)
+        row: dict[str, object] = dict.fromkeys(MIXED_MODEL_COLUMNS, np.nan)
         row.update(term="(model)", n_obs=len(data), n_groups=n_groups, formula=formula)
         row.update(converged=False, note=note)
         return pd.DataFrame([row], columns=list(MIXED_MODEL_COLUMNS))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from dpsim import io, scoring
 from dpsim.head import RankingHeads, head_2afc
-from dpsim.inference import signed
+from dpsim.inference import autocast, signed
 from dpsim.metric import DPSMetric
 from dpsim.seeding import seed_sequence
 
@@ -102,7 +102,7 @@ class TrainSettings:
     @classmethod
     def from_config(cls, section: dict) -> TrainSettings:
         """The preset named by ``section['preset']``, with every non-null key overriding it."""
-        values = dict(PRESETS[section["preset"]])
+        values: dict[str, Any] = dict(PRESETS[section["preset"]])
         values.update({k: v for k, v in section.items() if k in values and v is not None})
         return cls(**values, dropout=section["dropout"], head=section.get("head", "lpips"))
 
@@ -127,7 +127,7 @@ class TripletSource(Protocol):
     contexts: int
     draws: int
 
-    def parameters(self) -> list[torch.nn.Parameter]: ...
+    def parameters(self) -> Iterable[torch.nn.Parameter]: ...
     def count(self, draw: int | str) -> int: ...
     def labels(self, draw: int | str, rows: np.ndarray) -> torch.Tensor: ...
     def distances(self, draw: int | str, rows: np.ndarray, training: bool): ...
@@ -172,7 +172,7 @@ class DirectSource:
         self.metric.train(training)
         batch = self._on_device[draw][0][torch.as_tensor(rows, device=self.device)]
         ref, p0, p1 = (signed(batch[:, k]) for k in range(3))
-        with _autocast(self.device):
+        with autocast(self.device, training=True):
             d0, d1 = self.metric.triplet_distances(ref, p0, p1)
         return d0.float().unsqueeze(1), d1.float().unsqueeze(1)
 
@@ -187,12 +187,6 @@ class DirectSource:
 
     def context_state(self, context: int) -> dict:
         return copy.deepcopy(self.metric.state_dict())
-
-
-def _autocast(device: str):
-    if device.startswith("cuda"):
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
 
 
 class CachedLinSource(torch.nn.Module):

@@ -29,6 +29,7 @@ every caller here looks them up as module globals at call time.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import socket
@@ -82,11 +83,14 @@ class WeightsInfo:
         source: The torchvision weights enum name (``"AlexNet_Weights.IMAGENET1K_V1"``),
             ``"seed=N"`` for random weights, or the file path as given.
         sha256: The SHA-256 of the weights file when one was read, else None.
+        seed: The seed of the initialisation: it defines random weights, and the parameters a
+            loaded file leaves as initialised.
     """
 
     kind: str
     source: str
     sha256: str | None
+    seed: int = 0
 
 
 class WeightsUnavailableError(FileNotFoundError):
@@ -121,10 +125,12 @@ def load_weights(
             f"weights must be 'imagenet', 'random' or a path to a state-dict file, got {weights!r}"
         )
     if weights == "random":
-        return None, WeightsInfo("random", f"seed={seed}", None)
+        return None, WeightsInfo("random", f"seed={seed}", None, seed)
     if weights == "imagenet":
-        return _load_imagenet(network, cache_dir)
-    return _load_file(network, Path(weights), str(weights))
+        state, info = _load_imagenet(network, cache_dir)
+    else:
+        state, info = _load_file(network, Path(weights), str(weights))
+    return state, dataclasses.replace(info, seed=seed)
 
 
 def imagenet_weights_file(network: str, cache_dir: str | Path) -> tuple[str, Path]:

@@ -292,7 +292,8 @@ def _open(url: str, offset: int, timeout: float, part: Path) -> http.client.HTTP
         return urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as err:
         with err:
-            return _http_error(err, offset, part)
+            _http_error(err, offset, part)  # returns only for a complete part file
+            return None
     except urllib.error.URLError as err:
         if isinstance(err.reason, OSError):
             reason = f"cannot connect: {_describe(err.reason)}"

@@ -79,7 +79,7 @@ def _matplotlib_photo(filename: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
         import matplotlib.cbook
 
-        with matplotlib.cbook.get_sample_data(filename) as handle:
+        with matplotlib.cbook.get_sample_data(filename, asfileobj=True) as handle:  # type: ignore[union-attr]
             return np.asarray(Image.open(handle).convert("RGB"))
 
     return load

@@ -14,6 +14,7 @@ nothing finite is left to plot.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -161,7 +162,7 @@ def _depth_panel(
 
 
 def _depth_legend(
-    colours: dict[str, tuple[float, float, float]], styles: dict[str, str]
+    colours: dict[str, tuple[float, float, float]], styles: dict[str, Any]
 ) -> list[Line2D]:
     handles = [
         Line2D([], [], color=colour, marker="o", ms=4, label=network)
@@ -263,7 +264,7 @@ def _heatmap(axis: Axes, matrix: pd.DataFrame, norm: Normalize) -> None:
 
 def _heatmap_column(
     figure: plt.Figure,
-    axes: Sequence[Axes],
+    axes: Sequence[Axes] | np.ndarray,
     means: pd.DataFrame,
     facets: Sequence[tuple[str, str]],
     kind: str,

@@ -12,6 +12,8 @@ deterministic: no jitter or bootstrap; spread is shown as sd and given confidenc
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -165,12 +167,15 @@ def training_curves(logs: pd.DataFrame) -> plt.Figure:
                 axis.fill_between(x[band], low, high, color=colour, alpha=0.18, linewidth=0)
         axis.set(title=panel_title, xlabel="epoch", ylabel=ylabel)
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-    legend = {}
+    legend: dict[str, Any] = {}
     for axis in axes:
         legend.update(zip(*reversed(axis.get_legend_handles_labels()), strict=True))
     if legend:
         figure.legend(
-            legend.values(), legend.keys(), loc="outside right upper", title="network / variant"
+            list(legend.values()),
+            list(legend.keys()),
+            loc="outside right upper",
+            title="network / variant",
         )
     figure.suptitle(title)
     return figure
@@ -411,7 +416,7 @@ def _margin_lines(axis: Axes, y: np.ndarray, margins: np.ndarray) -> None:
     keep = finite(margins)
     if not keep.any():
         return
-    style = {
+    style: dict[str, Any] = {
         "color": INFERIOR,
         "linestyle": "--",
         "linewidth": 1.1,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -25,7 +24,14 @@ from dpsim.metric import DPSMetric, grid_metric, save_metric
 from dpsim.runtime import resolve_device
 from dpsim.seeding import seed_sequence
 from dpsim.steps.job import NO_JOB, Files, Job, Settings
-from dpsim.train import CachedLinSource, DirectSource, TrainResult, TrainSettings, train
+from dpsim.train import (
+    CachedLinSource,
+    DirectSource,
+    TrainResult,
+    TrainSettings,
+    TripletSource,
+    train,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +63,7 @@ def adapt_lin_all_contexts(
     device = resolve_device(settings["device"])
     chosen = contexts.contexts_from_records(settings["contexts"])
     network, seed = settings["job"]["network"], settings["job"]["seed"]
-    caches = {**dict(enumerate(inputs["train"])), "val": inputs["val"]}
+    caches: dict[int | str, str] = {**dict(enumerate(inputs["train"])), "val": inputs["val"]}
     stats, label_sets = {}, {}
     for key, path in caches.items():
         cache = feature_cache.read_cache(path)
@@ -88,7 +94,7 @@ def adapt_direct(
     device = resolve_device(settings["device"])
     (context,) = contexts.contexts_from_records(settings["contexts"])
     cell = settings["job"]
-    draws = {**dict(enumerate(inputs["train"])), "val": inputs["val"]}
+    draws: dict[int | str, str] = {**dict(enumerate(inputs["train"])), "val": inputs["val"]}
     pools = {}
     for key, path in draws.items():
         drawn = load_pool(path)
@@ -106,7 +112,7 @@ def adapt_direct(
 
 def _train(
     settings: Settings,
-    source: Any,
+    source: TripletSource,
     metric: DPSMetric,
     chosen: Sequence[Context],
     data: Mapping[str, str],

@@ -7,7 +7,7 @@ import logging
 from dpsim import baselines, contexts, io
 from dpsim.data.pool import load_pool
 from dpsim.evaluate import evaluate
-from dpsim.metric import grid_metric, load_metric
+from dpsim.metric import DPSMetric, grid_metric, load_metric
 from dpsim.runtime import resolve_device
 from dpsim.steps.job import NO_JOB, Files, Job, Settings
 
@@ -57,7 +57,7 @@ def evaluate_untrained(
     job.start()
     cell = settings["job"]
 
-    def baseline_metric():  # only the network comparisons read the grid's metric keys
+    def baseline_metric() -> DPSMetric:  # only the network comparisons read the grid's keys
         return grid_metric(settings["grid"], cell["network"], "baseline", cell["seed"])
 
     table = evaluate(
