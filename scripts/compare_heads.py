@@ -1,9 +1,12 @@
-"""Train lin on a finished run's feature cache with the LPIPS head and the monotone head.
+"""Train lin on a finished run's feature cache: LPIPS head, LPIPS head + sync term, monotone head.
 
 Shows whether LPIPS's unconstrained ranking head learns to read the distances backwards (see
-:mod:`dpsim.head`): per context and head, the first, middle and last epoch's loss, the metric's
-train and val 2AFC and the head's own val 2AFC. Needs the run's ``results/cache/{network}`` and
-the config it ran (``make run`` makes them); writes nothing into the run.
+:mod:`dpsim.head`) and what the adaptation study's sync term (``train.sync``) does about it: per
+context and setup, the first, middle and last epoch's loss, the share of batches with the sync
+term on, the metric's train and val 2AFC and the head's own val 2AFC; then per setup the mean
+val 2AFC of the metric over the contexts at the first and the last epoch. Needs the run's
+``results/cache/{network}`` and the config it ran (``make run`` makes them); writes nothing into
+the run.
 
     .venv/bin/python scripts/compare_heads.py --network alexnet --epochs 20 --lr 0.01
 """
@@ -21,7 +24,9 @@ from dpsim import steps
 from dpsim.config import load_config
 from dpsim.contexts import contexts_from_config
 
-COLUMNS = ["epoch", "loss", "train_2afc", "val_2afc", "val_head_2afc"]
+COLUMNS = ["epoch", "loss", "sync_share", "train_2afc", "val_2afc", "val_head_2afc"]
+#: (head, sync) of each setup compared.
+SETUPS = (("lpips", "off"), ("lpips", "below_chance"), ("monotone", "off"))
 
 
 def main() -> None:
@@ -45,8 +50,9 @@ def main() -> None:
         "train": [str(cache / f"train_draw{d}.npz") for d in range(draws)],
         "val": str(cache / "val_draw0.npz"),
     }
-    for head in ("lpips", "monotone"):
-        train = {**config["train"], "lr": args.lr, "head": head}
+    means = []
+    for head, sync in SETUPS:
+        train = {**config["train"], "lr": args.lr, "head": head, "sync": sync}
         train.update(epochs_constant=args.epochs, epochs_decay=args.epochs)
         with tempfile.TemporaryDirectory() as temp:
             outputs = {
@@ -61,11 +67,16 @@ def main() -> None:
                 {"network": args.network, "seed": args.seed},
                 state=None,
             )
-            for context, log_path in zip(contexts, outputs["log"], strict=True):
-                log = pd.read_parquet(log_path)
-                rows = log.iloc[[0, len(log) // 2, -1]][COLUMNS].round(3)
-                print(f"\n{args.network} lin, head {head}, context {context}")
-                print(rows.to_string(index=False))
+            logs = [pd.read_parquet(path) for path in outputs["log"]]
+        for context, log in zip(contexts, logs, strict=True):
+            rows = log.iloc[[0, len(log) // 2, -1]][COLUMNS].round(3)
+            print(f"\n{args.network} lin, head {head}, sync {sync}, context {context}")
+            print(rows.to_string(index=False))
+        first = sum(log["val_2afc"].iloc[0] for log in logs) / len(logs)
+        last = sum(log["val_2afc"].iloc[-1] for log in logs) / len(logs)
+        means.append({"head": head, "sync": sync, "first_val_2afc": first, "last_val_2afc": last})
+    print(f"\n{args.network} lin, mean val 2AFC over {len(contexts)} contexts")
+    print(pd.DataFrame(means).round(3).to_string(index=False))
 
 
 if __name__ == "__main__":

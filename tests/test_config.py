@@ -189,3 +189,16 @@ def test_cli_rankings_prints_the_studys_first_context(capsys):
     assert cli.main(["rankings", "--count", "2"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert first.startswith("c000  color > zoom_in > rotate > translate > darken > blur")
+
+
+def test_the_sync_term_takes_a_mode_or_a_number_of_epochs():
+    for sync in ("below_chance", "off", 3):
+        assert validate_config({"train": {"sync": sync}})["train"]["sync"] == sync
+    assert validate_config({})["train"]["sync"] == "below_chance"  # the study's default
+    for bad in (0, "never", True):
+        with pytest.raises(ConfigError) as raised:
+            validate_config({"train": {"sync": bad}})
+        assert (
+            f"train.sync: expected one of below_chance, off; or an integer >= 1; got {bad!r}"
+            in str(raised.value)
+        )

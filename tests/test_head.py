@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from dpsim.head import RankingHeads, head_2afc
+from dpsim.scoring import two_afc_score
 from dpsim.train import CachedLinSource, TrainSettings, train
 
 
@@ -59,27 +60,40 @@ def _planted_context(n: int, seed: int):
     return (s0, s1), judge[:, None]
 
 
-def _train_on_planted(head: str):
+def _train_on_planted(head: str, sync: str | int = "off"):
     stats, labels = {}, {}
     for key, seed in ((0, 0), ("val", 1)):
         stats[key], labels[key] = _planted_context(256, seed)
     source = CachedLinSource(stats, labels, dropout=0.0, initial=torch.ones(2))
-    settings = TrainSettings(0.05, 0.5, 0.999, 32, 10, 10, 0.0, head=head)
+    settings = TrainSettings(0.05, 0.5, 0.999, 32, 10, 10, 0.0, head=head, sync=sync)
     torch.manual_seed(0)
     result = train(source, settings.new_heads(1), settings, seed=0, keys=("h",), progress=False)
-    return result.log.iloc[-1], result.last_states[0]["source"]["weights"].flatten()
+    return result.log.iloc[-1], result.last_states[0]["source"]["weights"].flatten(), result.log
 
 
 def test_the_lpips_head_inverts_on_a_wrong_starting_metric_the_monotone_head_does_not():
-    last, weights = _train_on_planted("lpips")
+    last, weights, log = _train_on_planted("lpips")
+    assert log["sync_share"].eq(0).all()
     # The loss is low, but only because the head reads the distances backwards: the metric
     # itself learned to rank every val triplet the wrong way (the loud channel was boosted).
     assert last["loss"] < 0.05
     assert last["val_head_2afc"] > 0.95 and last["val_2afc"] < 0.05
     assert weights[0] > weights[1]
-    last, weights = _train_on_planted("monotone")
+    last, weights, _ = _train_on_planted("monotone")
     assert last["val_2afc"] > 0.95 and last["val_head_2afc"] > 0.95
     assert weights[1] > weights[0]  # the quiet, right channel carries the metric
+
+
+def test_the_sync_term_keeps_the_lpips_head_from_inverting_the_metric():
+    # The same planted context as above: without the term the metric ends below 0.05.
+    (s0, s1), judge = _planted_context(256, 1)  # the validation triplets
+    assert two_afc_score(s0.sum(1), s1.sum(1), judge[:, 0]) < 0.4  # unit weights: below chance
+    last, weights, log = _train_on_planted("lpips", sync="below_chance")
+    assert last["val_2afc"] > 0.95 and weights[1] > weights[0]
+    assert log["sync_share"].iloc[0] > 0  # on while the metric ranked below chance
+    assert log["sync_share"].iloc[-1] == 0  # off once it ranks above
+    _, _, counted = _train_on_planted("lpips", sync=2)
+    assert counted["sync_share"].tolist()[:3] == [1.0, 1.0, 0.0]
 
 
 def test_settings_name_the_head():

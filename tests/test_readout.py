@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from dpsim import readout, scoring
+from dpsim.config import validate_config
 from dpsim.data import bapps, fixture, mos, mos_fixture
 from dpsim.data.sources import embedded_images
 from dpsim.metric import READOUTS, build_metric
@@ -133,3 +134,17 @@ def test_tuned_rows_are_the_tuned_networks_own_scores(small_inputs) -> None:
         (tuned["layers"] == "all") & (tuned["kind"] == "2afc") & (tuned["subset"] == "superres")
     ]
     assert row["score"].item() == pytest.approx(expected, abs=1e-9)
+
+
+def test_readout_settings_train_as_lpips_without_the_sync_term():
+    section = validate_config({"readout": {"lr": 0.01, "batch_size": 16, "epochs": 5}})["readout"]
+    settings = readout.ReadoutSettings.from_config(section, seed=3, network="alexnet")
+    train = settings.train
+    assert (train.lr, train.batch_size, train.epochs_constant, train.epochs_decay) == (
+        0.01,
+        16,
+        3,
+        2,
+    )
+    assert (train.beta1, train.beta2, train.sync) == (0.5, 0.999, "off")
+    assert settings.taps == "study" and settings.seed == 3

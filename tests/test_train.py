@@ -3,6 +3,7 @@ the NaN guard, determinism, and learning a planted context."""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -24,6 +25,8 @@ from dpsim.train import (
     DirectSource,
     NonFiniteError,
     TrainSettings,
+    batch_2afc,
+    sync_term,
     train,
 )
 
@@ -117,8 +120,39 @@ def _heads(count=1):
     return RankingHeads(count)
 
 
-def test_cached_path_trains_the_same_lin_weights_as_the_direct_path(pools):
-    settings = _settings()
+def test_the_sync_term_by_hand():
+    d0 = torch.tensor([[0.2, 1.0], [0.5, 0.1], [0.3, 0.3]])
+    d1 = torch.tensor([[0.4, 0.0], [0.1, 0.9], [0.3, 0.2]])
+    judge = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    expected = []
+    for k in range(2):
+        bce = [
+            -(
+                h * math.log(1 / (1 + math.exp(-(a - b))))
+                + (1 - h) * math.log(1 - 1 / (1 + math.exp(-(a - b))))
+            )
+            for a, b, h in zip(
+                d0[:, k].tolist(), d1[:, k].tolist(), judge[:, k].tolist(), strict=True
+            )
+        ]
+        expected.append(10 * sum(bce) / 3)
+    torch.testing.assert_close(sync_term(d0, d1, judge), torch.tensor(expected))
+    # Batch scores: context 0 agrees on triplet 2 (p1 closer, judge 1) and ties on 3 -> 0.5;
+    # context 1 agrees on none of 1 and 2, and on 3 (p1 closer, judge 1) -> 1/3.
+    scores = batch_2afc(d0, d1, judge).mean(0)
+    torch.testing.assert_close(scores, torch.tensor([0.5, 1 / 3]))
+    assert _settings(sync="below_chance").sync_active(0, scores).tolist() == [True, True]
+    assert _settings(sync="below_chance").sync_active(0, scores + 0.1).tolist() == [False, True]
+    assert _settings(sync=2).sync_active(1, scores + 1).tolist() == [True, True]
+    assert _settings(sync=2).sync_active(2, scores).tolist() == [False, False]
+    assert _settings(sync="off").sync_active(0, scores).tolist() == [False, False]
+    with pytest.raises(ValueError, match="sync must be below_chance or off or a number"):
+        _settings(sync=0)
+
+
+@pytest.mark.parametrize("sync", ["off", "below_chance", 1])
+def test_cached_path_trains_the_same_lin_weights_as_the_direct_path(pools, sync):
+    settings = _settings(sync=sync)
     direct = train(_direct(pools), _heads(), settings, seed=0, keys=("t",), progress=False)
     cached = train(_cached(pools), _heads(), settings, seed=0, keys=("t",), progress=False)
     direct_w = torch.cat(
@@ -127,6 +161,9 @@ def test_cached_path_trains_the_same_lin_weights_as_the_direct_path(pools):
     cached_w = cached.last_states[0]["source"]["weights"]
     torch.testing.assert_close(cached_w, direct_w, atol=2e-4, rtol=1e-3)
     np.testing.assert_allclose(cached.log["val_2afc"], direct.log["val_2afc"], atol=1e-9)
+    np.testing.assert_array_equal(cached.log["sync_share"], direct.log["sync_share"])
+    if sync == 1:
+        assert cached.log["sync_share"].tolist() == [1.0, 0.0]
 
 
 def test_batched_contexts_equal_contexts_trained_alone(pools):
@@ -208,8 +245,10 @@ RESUME_SCRIPT = textwrap.dedent(
             time.sleep(1.0)
         T._save = save
     result = train(_cached(pools), _heads(), _settings(dropout=0.5, epochs_constant=2,
-                   epochs_decay=2), seed=1, keys=("r",), state_file=sys.argv[1], progress=False)
+                   epochs_decay=2, sync="below_chance"), seed=1, keys=("r",),
+                   state_file=sys.argv[1], progress=False)
     np.save(sys.argv[1] + ".weights.npy", result.last_states[0]["source"]["weights"].numpy())
+    np.save(sys.argv[1] + ".sync.npy", result.log["sync_share"].to_numpy())
     """
 )
 
@@ -240,3 +279,6 @@ def test_killed_training_resumes_to_the_same_numbers(tmp_path):
     np.testing.assert_array_equal(
         np.load(tmp_path / "killed.pt.weights.npy"), np.load(tmp_path / "clean.pt.weights.npy")
     )
+    synced = np.load(tmp_path / "clean.pt.sync.npy")
+    assert synced.max() > 0  # the sync term was on in some batches (below chance)
+    np.testing.assert_array_equal(np.load(tmp_path / "killed.pt.sync.npy"), synced)

@@ -121,8 +121,28 @@ def _describe(error: jsonschema.ValidationError, schema: dict) -> str:
     if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         sign = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
         return f"{path}: must be {sign[kind]} {error.validator_value}, got {value!r}"
+    if kind == "anyOf":
+        choices = "; or ".join(_alternative(option) for option in error.validator_value)
+        return f"{path}: expected {choices}; got {value!r}"
     description = _description_at(schema, error.absolute_schema_path)
     return f"{path}: {error.message}" + (f" ({description})" if description else "")
+
+
+def _alternative(option: dict[str, Any]) -> str:
+    """One branch of an ``anyOf``, said in words: ``one of a, b``, ``an integer >= 1``, ..."""
+    if "enum" in option:
+        return "one of " + ", ".join(map(str, option["enum"]))
+    kind = option.get("type", "value")
+    words = {
+        "integer": "an integer",
+        "array": "a list",
+        "object": "a mapping",
+        "string": "a string",
+    }
+    text = words.get(kind, f"a {kind}")
+    if "minimum" in option:
+        text += f" >= {option['minimum']}"
+    return text
 
 
 def _description_at(schema: dict, schema_path: Any) -> str:

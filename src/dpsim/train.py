@@ -15,6 +15,11 @@ A *source* turns a batch of pool triplets into distances ``(B, K)`` for ``K`` co
 ``epochs_constant + 1`` epochs at the full rate, then ``1 - k / epochs_decay`` for the k-th of
 the remaining ones), epoch ``e`` on pool draw ``e mod draws`` (fresh distortions each epoch),
 validation 2AFC on the context's val triplets after every epoch, the best epoch per context kept.
+The loss is the ranking head's binary cross-entropy plus, per context, the adaptation study's
+*sync term* (PROTOCOL §6a; :attr:`TrainSettings.sync`): ``10 x BCE(sigmoid(d0 - d1), h)`` on the
+metric's own distances, in a batch where that context's batch 2AFC is <= 0.5 (``below_chance``),
+in each of the first N epochs (an integer), or never (``off``). It keeps the head from learning
+to read the distances backwards while the metric ranks the context the wrong way round.
 Every epoch's shuffling and dropout come from a seed derived from the job's keys and the epoch,
 and the whole state is checkpointed after every epoch, so a killed job resumes and ends with the
 same numbers as an uninterrupted one. A non-finite loss or weight stops training with
@@ -68,6 +73,7 @@ LOG_COLUMNS = (
     "context",
     "epoch",
     "loss",
+    "sync_share",
     "train_2afc",
     "val_2afc",
     "val_head_2afc",
@@ -76,6 +82,10 @@ LOG_COLUMNS = (
 )
 #: The ranking heads :func:`train` can use (see :mod:`dpsim.head`).
 HEADS = ("lpips", "monotone")
+#: Named modes of the sync term (an integer N means "in each of the first N epochs").
+SYNC_MODES = ("below_chance", "off")
+#: The sync term's weight in the loss, as in the adaptation study's code (PROTOCOL §6a).
+SYNC_WEIGHT = 10.0
 
 
 class NonFiniteError(RuntimeError):
@@ -94,17 +104,45 @@ class TrainSettings:
     epochs_decay: int
     dropout: float = 0.5
     head: str = "lpips"
+    sync: str | int = "off"
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
+        named = isinstance(self.sync, str) and self.sync in SYNC_MODES
+        counted = isinstance(self.sync, int) and not isinstance(self.sync, bool) and self.sync > 0
+        if not (named or counted):
+            raise ValueError(
+                f"sync must be {' or '.join(SYNC_MODES)} or a number of epochs >= 1, "
+                f"got {self.sync!r}"
+            )
 
     @classmethod
-    def from_config(cls, section: dict) -> TrainSettings:
-        """The preset named by ``section['preset']``, with every non-null key overriding it."""
+    def from_config(cls, section: Mapping[str, Any]) -> TrainSettings:
+        """The preset named by ``section['preset']``, with every non-null key overriding it.
+
+        The sync term defaults to the adaptation study's ``below_chance``: this is the
+        context adaptation's training (LPIPS's own training, in the readout study, has none).
+        """
         values: dict[str, Any] = dict(PRESETS[section["preset"]])
         values.update({k: v for k, v in section.items() if k in values and v is not None})
-        return cls(**values, dropout=section["dropout"], head=section.get("head", "lpips"))
+        return cls(
+            **values,
+            dropout=section["dropout"],
+            head=section.get("head", "lpips"),
+            sync=section.get("sync", "below_chance"),
+        )
+
+    def sync_active(self, epoch: int, batch_scores: torch.Tensor) -> torch.Tensor:
+        """Per context, whether the sync term joins the loss of a batch of ``epoch``.
+
+        ``batch_scores``: the metric's own 2AFC score on the batch, per context ``(K,)``.
+        ``below_chance``: where it is <= 0.5; N: in each of the first N epochs; ``off``: never.
+        """
+        if self.sync == "below_chance":
+            return batch_scores <= 0.5
+        every = isinstance(self.sync, int) and epoch < self.sync
+        return torch.full_like(batch_scores, every, dtype=torch.bool)
 
     def new_heads(self, contexts: int) -> RankingHeads:
         """Freshly initialised ranking heads of the configured kind, one per context."""
@@ -356,7 +394,9 @@ def train(
     )
     for epoch in range(state["epoch"], settings.epochs):
         start = time.perf_counter()
-        losses, train_scores = _run_epoch(source, heads, optimizer, settings, seed, keys, epoch)
+        losses, train_scores, synced = _run_epoch(
+            source, heads, optimizer, settings, seed, keys, epoch
+        )
         val, val_head = validation_scores(source, heads, max(settings.batch_size, 512))
         for k in range(source.contexts):
             state["log"].append(
@@ -364,6 +404,7 @@ def train(
                     "context": k,
                     "epoch": epoch,
                     "loss": losses[k],
+                    "sync_share": synced[k],
                     "train_2afc": train_scores[k],
                     "val_2afc": float(val[k]),
                     "val_head_2afc": float(val_head[k]),
@@ -393,8 +434,21 @@ def _device_of(source: TripletSource) -> str:
     return str(getattr(source, "device", "cpu"))
 
 
+def batch_2afc(d0: torch.Tensor, d1: torch.Tensor, judge: torch.Tensor) -> torch.Tensor:
+    """Per-triplet 2AFC agreement ``(B, K)`` of distances with judges (ties count half)."""
+    return (d0 < d1) * (1 - judge) + (d1 < d0) * judge + 0.5 * (d0 == d1)
+
+
+def sync_term(d0: torch.Tensor, d1: torch.Tensor, judge: torch.Tensor) -> torch.Tensor:
+    """The adaptation study's sync term per context ``(K,)``: ``10 x BCE(sigmoid(d0 - d1), h)``
+    over the batch, which pulls the metric's own ordering (not the head's) towards the labels."""
+    bce = F.binary_cross_entropy_with_logits(d0 - d1, judge, reduction="none").mean(0)
+    return SYNC_WEIGHT * bce
+
+
 def _run_epoch(source, heads, optimizer, settings, seed, keys, epoch):
-    """One pass over the epoch's draw; returns per-context mean loss and train 2AFC."""
+    """One pass over the epoch's draw; returns per-context mean loss, train 2AFC and the share
+    of batches in which the sync term was active."""
     order_seed, torch_seed = _epoch_seeds(keys, seed, epoch)
     torch.manual_seed(torch_seed)  # dropout masks of this epoch
     draw = epoch % source.draws
@@ -403,12 +457,19 @@ def _run_epoch(source, heads, optimizer, settings, seed, keys, epoch):
         group["lr"] = settings.lr_at(epoch)
     loss_sum = np.zeros(source.contexts)
     score_sum = np.zeros(source.contexts)
+    synced = np.zeros(source.contexts)
+    batches = 0
     for step, start in enumerate(range(0, len(order), settings.batch_size)):
         rows = order[start : start + settings.batch_size]
         d0, d1 = source.distances(draw, rows, training=True)
         judge = source.labels(draw, rows)
         logits = heads(d0, d1)
         per_context = F.binary_cross_entropy_with_logits(logits, judge, reduction="none").mean(0)
+        with torch.no_grad():
+            agree = batch_2afc(d0, d1, judge)
+            active = settings.sync_active(epoch, agree.mean(0))
+        if active.any():
+            per_context = per_context + sync_term(d0, d1, judge) * active
         loss = per_context.sum()
         _check_finite(loss, [], epoch, step)
         optimizer.zero_grad(set_to_none=True)
@@ -416,11 +477,12 @@ def _run_epoch(source, heads, optimizer, settings, seed, keys, epoch):
         optimizer.step()
         source.clamp_()
         _check_finite(loss, optimizer.param_groups[0]["params"], epoch, step)
-        with torch.no_grad():
-            loss_sum += per_context.detach().cpu().numpy() * len(rows)
-            agree = (d0 < d1) * (1 - judge) + (d1 < d0) * judge + 0.5 * (d0 == d1)
-            score_sum += agree.sum(0).cpu().numpy()
-    return list(loss_sum / len(order)), list(score_sum / len(order))
+        loss_sum += per_context.detach().cpu().numpy() * len(rows)
+        score_sum += agree.sum(0).cpu().numpy()
+        synced += active.cpu().numpy()
+        batches += 1
+    count = len(order)
+    return list(loss_sum / count), list(score_sum / count), list(synced / batches)
 
 
 def _context_state(source, heads: RankingHeads, context: int) -> dict:
