@@ -5,7 +5,11 @@
 
 rule evaluate_trained:
     input:
-        metrics=expand(
+        last=expand(
+            "results/metrics/{{network}}/{{variant}}/{context}/seed{{seed}}/last.pt",
+            context=CONTEXTS,
+        ),
+        best=expand(
             "results/metrics/{{network}}/{{variant}}/{context}/seed{{seed}}/best.pt",
             context=CONTEXTS,
         ),

@@ -11,7 +11,15 @@ from dpsim.evaluate import COLUMNS
 
 
 def _rows(**fixed) -> dict:
-    return {"network": "alexnet", "variant": "lin", "context": "c000", "seed": 0, **fixed}
+    untrained = fixed.get("variant") == "baseline"
+    return {
+        "network": "alexnet",
+        "variant": "lin",
+        "context": "c000",
+        "seed": 0,
+        "checkpoint": "none" if untrained else "last",
+        **fixed,
+    }
 
 
 def _items() -> tuple[pd.DataFrame, pd.DataFrame]:

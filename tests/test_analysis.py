@@ -6,18 +6,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dpsim import analysis, io
+from dpsim import aggregate, analysis, io
 from dpsim.analysis import StatsSettings
+from dpsim.names import UNTRAINED
 
 SETTINGS = StatsSettings(alpha=0.05, margin=0.02, bootstrap_samples=200, seed=0)
 
 
-def _summary_row(network, variant, context, dataset, kind, subset, score, seed=0):
+def _checkpoint(variant: str) -> str:
+    return "none" if variant in UNTRAINED else "last"
+
+
+def _summary_row(network, variant, context, dataset, kind, subset, score, seed=0, checkpoint=None):
     return {
         "network": network,
         "variant": variant,
         "context": context,
         "seed": seed,
+        "checkpoint": checkpoint or _checkpoint(variant),
         "dataset": dataset,
         "kind": kind,
         "subset": subset,
@@ -86,6 +92,7 @@ def _items(rng, contexts: dict[str, tuple[float, float]], n: int = 300) -> pd.Da
                         "variant": variant,
                         "context": owner,
                         "seed": 0,
+                        "checkpoint": _checkpoint(variant),
                         "dataset": "context",
                         "kind": "2afc",
                         "subset": context,
@@ -169,7 +176,8 @@ def test_write_stats_writes_every_table(tmp_path) -> None:
             _bapps_summary(rng, ["alex"], 3, 0.0),
             items.groupby(["network", "variant", "subset"], as_index=False)["score"]
             .mean()
-            .assign(context=lambda f: f["subset"], seed=0, dataset="context", kind="2afc", n=50),
+            .assign(context=lambda f: f["subset"], seed=0, dataset="context", kind="2afc", n=50)
+            .assign(checkpoint=lambda f: f["variant"].map(_checkpoint)),
         ],
         ignore_index=True,
     )
@@ -186,3 +194,26 @@ def test_write_stats_writes_every_table(tmp_path) -> None:
         assert len(pd.read_parquet(path)) > 0, name
     with pytest.raises(ValueError, match="no output path"):
         analysis.write_stats(eval_paths, "s", "r", {}, SETTINGS)
+
+
+def test_the_statistics_score_the_chosen_checkpoint_and_compare_both(tmp_path) -> None:
+    rng = np.random.default_rng(4)
+    last = _items(rng, {"c0": (0.5, 0.7), "c1": (0.5, 0.7)})  # last epoch: worse than baseline
+    best = _items(rng, {"c0": (0.95, 0.7), "c1": (0.95, 0.7)})  # best epoch: better
+    best = best[best["variant"] == "lin"].assign(checkpoint="best")
+    items = pd.concat([last, best], ignore_index=True)
+    summary = aggregate.summarise_items(items.assign(d0=0.0, same=np.nan))
+    rankings = pd.DataFrame(
+        {"context": ["c0", "c1"], "kendall_distance": [1, 2], "footrule": [2, 4]}
+    )
+    for checkpoint, improved in (("last", False), ("best", True)):
+        settings = StatsSettings(bootstrap_samples=100, checkpoint=checkpoint)
+        tables = analysis.compute_stats(items, summary, rankings, settings)
+        assert tables["context_tests"]["improved_significant"].eq(improved).all(), checkpoint
+    table = tables["checkpoints"]
+    (row,) = table.itertuples()
+    scores = summary[summary["variant"] == "lin"].groupby("checkpoint")["score"].mean()
+    assert (row.variant, row.subset, row.n) == ("lin", "all contexts", 2)
+    assert row.last == pytest.approx(scores["last"]) and row.best == pytest.approx(scores["best"])
+    assert row.mean_difference == pytest.approx(scores["best"] - scores["last"])
+    assert (row.best_higher, row.best_lower) == (2, 0)

@@ -109,18 +109,26 @@ def _summary() -> pd.DataFrame:
         ("lin", "c001", 0.69),
     ):
         for subset in ("traditional", "cnn"):
-            rows.append(("alexnet", variant, context, 0, "bapps", "2afc", subset, score, 50))
+            for checkpoint, change in (("last", 0.0), ("best", 0.01)):
+                if variant == "baseline":
+                    checkpoint, change = "none", 0.0
+                row = (variant, context, 0, checkpoint, "bapps", "2afc", subset, score + change, 50)
+                rows.append(("alexnet", *row))
     for context in ("c000", "c001"):
-        rows.append(("alexnet", "baseline", context, 0, "context", "2afc", context, 0.6, 50))
-        rows.append(("alexnet", "lin", context, 0, "context", "2afc", context, 0.7, 50))
-    columns = ["network", "variant", "context", "seed", "dataset", "kind", "subset", "score", "n"]
-    return pd.DataFrame(rows, columns=columns)
+        rows.append(
+            ("alexnet", "baseline", context, 0, "none", "context", "2afc", context, 0.6, 50)
+        )
+        rows.append(("alexnet", "lin", context, 0, "last", "context", "2afc", context, 0.7, 50))
+        rows.append(("alexnet", "lin", context, 0, "best", "context", "2afc", context, 0.74, 50))
+    columns = ["network", "variant", "context", "seed", "checkpoint", "dataset", "kind"]
+    return pd.DataFrame(rows, columns=[*columns, "subset", "score", "n"])
 
 
 def _report_inputs(tmp_path, manifest: dict) -> report.ReportInputs:
     from dpsim import analysis
 
-    summary = _summary()
+    everything = _summary()
+    summary = analysis.at_checkpoint(everything, "last")
     rankings = pd.DataFrame(
         {
             "context": ["c000", "c001"],
@@ -136,13 +144,14 @@ def _report_inputs(tmp_path, manifest: dict) -> report.ReportInputs:
         "bapps_deltas": analysis.bapps_deltas(summary, "baseline"),
         "mixed_models": analysis.mixed_models(summary, "baseline"),
         "difficulty": analysis.context_difficulty(summary, rankings, "baseline"),
+        "checkpoints": analysis.checkpoint_differences(everything),
     }
     tables["bapps_tests"] = analysis.bapps_tests(tables["bapps_deltas"], settings)
     paths = {}
     for name in STATS_FILES:
         paths[name] = tmp_path / f"{name}.parquet"
         io.write_parquet(tables[name], paths[name])
-    io.write_parquet(summary, tmp_path / "summary.parquet")
+    io.write_parquet(everything, tmp_path / "summary.parquet")
     io.write_parquet(rankings, tmp_path / "rankings.parquet")
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     figure, axis = plt.subplots(figsize=(2, 2))

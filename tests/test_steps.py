@@ -17,8 +17,9 @@ from dpsim import contexts, feature_cache, io, scoring
 from dpsim.aggregate import summarise_items
 from dpsim.config import validate_config
 from dpsim.data.download import sha256_file
-from dpsim.data.pool import build_pool
+from dpsim.data.pool import build_pool, load_pool
 from dpsim.evaluate import COLUMNS
+from dpsim.inference import triplet_distances
 from dpsim.metric import checkpoint_extra, load_metric
 from dpsim.steps import adapt, evaluate, keys
 from dpsim.train import NonFiniteError
@@ -154,7 +155,8 @@ def _evaluate_trained(workspace, checkpoint, out):
         )
         | {"contexts": ["c001"]},
         {
-            "metrics": [checkpoint],
+            "last": [checkpoint.replace("best", "last")],
+            "best": [checkpoint],
             "pool": str(workspace / "pool/test/draw0"),
             "rankings": str(workspace / "rankings.parquet"),
         },
@@ -166,8 +168,15 @@ def _evaluate_trained(workspace, checkpoint, out):
 def test_trained_and_untrained_evaluation_rows(workspace):
     outputs = _adapt(workspace, "e")
     table = _evaluate_trained(workspace, outputs["c001"]["best"], workspace / "eval.parquet")
-    assert list(table.columns) == list(COLUMNS) and len(table) == 24
+    assert list(table.columns) == list(COLUMNS) and len(table) == 48
     assert set(table["subset"]) == {"c001"} and table["variant"].eq("lin").all()
+    test = load_pool(workspace / "pool/test/draw0")
+    triplets = np.stack([test.ref, test.p0, test.p1], axis=1)
+    for checkpoint in ("last", "best"):  # each checkpoint's rows are its own metric's distances
+        rows = table[table["checkpoint"] == checkpoint]
+        metric = load_metric(outputs["c001"][checkpoint]).eval()
+        d0, _ = triplet_distances(metric, triplets)
+        np.testing.assert_allclose(rows["d0"], d0, rtol=1e-6)
     np.testing.assert_allclose(
         table["score"], scoring.two_afc_scores(table["d0"], table["d1"], table["judge"])
     )
@@ -188,6 +197,7 @@ def test_trained_and_untrained_evaluation_rows(workspace):
     )
     l2 = pd.read_parquet(untrained)
     assert len(l2) == 48 and set(l2["subset"]) == {"c000", "c001"} and l2["context"].eq("all").all()
+    assert l2["checkpoint"].eq("none").all()
     # the two contexts score the same distances under their own labels
     by_context = {name: group for name, group in l2.groupby("subset")}
     np.testing.assert_array_equal(by_context["c000"]["d0"].values, by_context["c001"]["d0"].values)

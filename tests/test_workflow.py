@@ -86,7 +86,9 @@ def test_tiny_workflow_trains_and_evaluates_the_grid(tiny_run):
             assert list(table.columns) == list(EVAL_COLUMNS)
             assert set(table["dataset"]) == {"context", "bapps"}
             assert (table[table["dataset"] == "context"]["subset"] == context).all()
-            assert len(table[table["dataset"] == "context"]) == 20
+            # 20 context triplets, 2 x 12 BAPPS 2AFC and 2 x 10 JND items per checkpoint
+            assert table.groupby("checkpoint").size().to_dict() == {"best": 64, "last": 64}
+            assert len(table[table["dataset"] == "context"]) == 40  # 20 per checkpoint
     baseline = pd.read_parquet(tiny_run / "results/eval/alexnet/baseline/all/seed0.parquet")
     assert set(baseline[baseline["dataset"] == "context"]["subset"]) == {"c000", "c001"}
     bapps = baseline[baseline["dataset"] == "bapps"]
@@ -118,6 +120,10 @@ def test_tiny_workflow_writes_the_statistics(tiny_run):
     assert difficulty["note"].str.contains("at least 3 contexts").all()
     models = pd.read_parquet(stats / "mixed_models.parquet")
     assert set(models["dataset"]) == {"context", "bapps"}
+    checkpoints = pd.read_parquet(stats / "checkpoints.parquet")
+    on_contexts = checkpoints[checkpoints["dataset"] == "context"]
+    assert set(on_contexts["variant"]) == {"lin", "tune"} and on_contexts["n"].eq(2).all()
+    assert np.allclose(on_contexts["mean_difference"], on_contexts["best"] - on_contexts["last"])
 
 
 @pytest.mark.slow

@@ -1,10 +1,11 @@
 """All per-item evaluation files -> ``results/summary.parquet``, one row per scored subset.
 
-Columns: ``network``, ``variant``, ``context``, ``seed``, ``dataset``, ``kind``, ``subset``,
-``score`` (mean 2AFC score, or JND mAP), ``n`` (items). For context test rows the ``context``
-column is the context whose labels scored them, so an untrained metric (evaluated once, context
-``all``) gets one row per context beside the adapted metrics of that context; BAPPS rows keep
-the metric's own context (``all`` for untrained metrics).
+Columns: ``network``, ``variant``, ``context``, ``seed``, ``checkpoint`` (``last``, ``best``
+or ``none``, see :mod:`dpsim.evaluate`), ``dataset``, ``kind``, ``subset``, ``score`` (mean
+2AFC score, or JND mAP), ``n`` (items). For context test rows the ``context`` column is the
+context whose labels scored them, so an untrained metric (evaluated once, context ``all``) gets
+one row per context beside the adapted metrics of that context; BAPPS rows keep the metric's own
+context (``all`` for untrained metrics).
 
 The files are read as one pyarrow dataset (only the needed columns), which stays fast with
 thousands of files.
@@ -21,7 +22,7 @@ import pyarrow.dataset as pads
 
 from dpsim import io, scoring
 
-KEYS = ("network", "variant", "context", "seed", "dataset", "kind", "subset")
+KEYS = ("network", "variant", "context", "seed", "checkpoint", "dataset", "kind", "subset")
 SUMMARY_COLUMNS = (*KEYS, "score", "n")
 _READ = (*KEYS, "d0", "same", "score")
 

@@ -16,7 +16,14 @@ mixed_models         (dataset, kind, subset, term): score ~ variant * network + 
 difficulty           (analysis, network, variant, seed, against): Spearman correlations of
                      per-context scores with the contexts' rank distances, and of the baseline's
                      per-context scores with the adapted metric's
+checkpoints          (network, trained variant, dataset, kind, subset): mean score after the last
+                     epoch and at the best validation epoch, their mean difference (best - last)
+                     and how many (context, seed) cases each checkpoint wins
 ===================  ===========================================================================
+
+Every table but ``checkpoints`` scores the adapted metrics at one checkpoint,
+``stats.checkpoint``: ``last`` by default, as the study scores its models after the last epoch
+(PROTOCOL §6a), or ``best``.
 
 The baseline is the untrained metric of the same network and seed (``stats.baseline`` in the
 config, normally ``baseline``: unit channel weights).  Non-inferiority claims across several
@@ -33,15 +40,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from dpsim import aggregate, io, stats
-from dpsim.names import STATS_FILES, UNTRAINED
+from dpsim.names import CHECKPOINTS, NO_CHECKPOINT, STATS_FILES, UNTRAINED
 
 log = logging.getLogger(__name__)
 
 RANK_DISTANCES = ("kendall_distance", "footrule")
-_ITEM_COLUMNS = ["network", "variant", "context", "seed", "dataset", "kind", "subset", "item"]
+_ITEM_COLUMNS = [*aggregate.KEYS, "item"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class StatsSettings:
     bootstrap_samples: int = 2000
     baseline: str = "baseline"
     seed: int = 0
+    checkpoint: str = "last"
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any], seed: int) -> StatsSettings:
@@ -62,12 +71,60 @@ class StatsSettings:
             bootstrap_samples=section["bootstrap_samples"],
             baseline=section["baseline"],
             seed=seed,
+            checkpoint=section["checkpoint"],
         )
 
 
 def trained(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows of adapted (trained) metrics."""
     return frame[~frame["variant"].isin(UNTRAINED)]
+
+
+def at_checkpoint(frame: pd.DataFrame, checkpoint: str) -> pd.DataFrame:
+    """The untrained metrics' rows and the adapted metrics' rows at ``checkpoint`` (``last`` or
+    ``best``), without the ``checkpoint`` column."""
+    keep = frame["checkpoint"].isin([checkpoint, NO_CHECKPOINT])
+    return frame[keep].drop(columns="checkpoint")
+
+
+#: Columns of ``results/stats/checkpoints.parquet``.
+CHECKPOINT_COLUMNS = (
+    "network",
+    "variant",
+    "dataset",
+    "kind",
+    "subset",
+    "n",
+    "last",
+    "best",
+    "mean_difference",
+    "best_higher",
+    "best_lower",
+)
+
+
+def checkpoint_differences(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per trained metric and dataset subset (context rows pooled as ``all contexts``): the mean
+    score at each checkpoint over its (context, seed) cases and how the two compare."""
+    rows = trained(summary)
+    if rows.empty:
+        return pd.DataFrame(columns=list(CHECKPOINT_COLUMNS))
+    pooled = np.where(rows["dataset"] == "context", "all contexts", rows["subset"])
+    keys = ["network", "variant", "dataset", "kind", "subset"]
+    wide = rows.assign(subset=pooled).pivot_table(
+        index=[*keys, "context", "seed"], columns="checkpoint", values="score"
+    )
+    wide = wide.reindex(columns=list(CHECKPOINTS))  # a checkpoint not evaluated: NaN
+    wide["difference"] = wide["best"] - wide["last"]
+    table = wide.groupby(keys).agg(
+        n=("difference", "count"),
+        last=("last", "mean"),
+        best=("best", "mean"),
+        mean_difference=("difference", "mean"),
+        best_higher=("difference", lambda d: int((d > 0).sum())),
+        best_lower=("difference", lambda d: int((d < 0).sum())),
+    )
+    return table.reset_index()[list(CHECKPOINT_COLUMNS)]
 
 
 def read_context_items(paths: Sequence[str | Path]) -> pd.DataFrame:
@@ -225,6 +282,9 @@ def compute_stats(
     items: pd.DataFrame, summary: pd.DataFrame, rankings: pd.DataFrame, settings: StatsSettings
 ) -> dict[str, pd.DataFrame]:
     """Every statistics table of the study, by name (see :data:`STATS_FILES`)."""
+    differences = checkpoint_differences(summary)
+    items = at_checkpoint(items, settings.checkpoint)
+    summary = at_checkpoint(summary, settings.checkpoint)
     deltas = bapps_deltas(summary, settings.baseline)
     return {
         "context_tests": context_tests(items, settings),
@@ -232,6 +292,7 @@ def compute_stats(
         "bapps_tests": bapps_tests(deltas, settings),
         "mixed_models": mixed_models(summary, settings.baseline),
         "difficulty": context_difficulty(summary, rankings, settings.baseline),
+        "checkpoints": differences,
     }
 
 

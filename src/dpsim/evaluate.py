@@ -10,6 +10,8 @@ variant    string   ``lin``, ``tune``, ``scratch`` (trained) or ``baseline``, ``
                     ``ssim`` (not trained)
 context    string   the context the metric was adapted to (``all`` for untrained metrics)
 seed       int      training seed (for untrained metrics: the random-init seed)
+checkpoint string   ``last`` (after the last epoch, the study's choice) or ``best`` (best
+                    validation epoch) for adapted metrics; ``none`` for untrained ones
 dataset    string   ``context`` (the pool's test triplets) or ``bapps``
 kind       string   ``2afc`` or ``jnd``
 subset     string   for ``context`` rows the context whose labels score the item; for BAPPS the
@@ -47,6 +49,7 @@ COLUMNS = (
     "variant",
     "context",
     "seed",
+    "checkpoint",
     "dataset",
     "kind",
     "subset",
@@ -137,7 +140,7 @@ def evaluate(
             input-range check is skipped: the images come from uint8 arrays, so their range is
             right by construction), another module, or any callable ``(x, y) -> distances``.
             Modules are put in eval mode on ``device``.
-        identity: the ``network``, ``variant``, ``context`` and ``seed`` columns.
+        identity: the ``network``, ``variant``, ``context``, ``seed`` and ``checkpoint`` columns.
     """
     if isinstance(model, torch.nn.Module):
         model = model.to(device).eval()
@@ -154,7 +157,7 @@ def evaluate(
     if bapps_cache is not None:
         parts.append(bapps_rows(model, pair_function, Path(bapps_cache), device, batch_size))
     table = pd.concat(parts, ignore_index=True)
-    for key in ("network", "variant", "context"):
+    for key in ("network", "variant", "context", "checkpoint"):
         table[key] = str(identity[key])
     table["seed"] = int(identity["seed"])
     return table[list(COLUMNS)]

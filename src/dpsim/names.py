@@ -103,6 +103,11 @@ UNTRAINED: tuple[str, ...] = ("baseline", "cosine", "l2", "ssim")
 #: The untrained comparisons that read a network's features.
 NETWORK_BASELINES: tuple[str, ...] = ("baseline", "cosine")
 
+#: The checkpoints of an adapted metric that are evaluated: after its last epoch (the study's
+#: choice) and at its best validation epoch. Untrained metrics' rows say ``none``.
+CHECKPOINTS: tuple[str, ...] = ("last", "best")
+NO_CHECKPOINT = "none"
+
 #: The image splits (and pool splits) of the context triplets.
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
@@ -113,6 +118,7 @@ STATS_FILES: tuple[str, ...] = (
     "bapps_tests",
     "mixed_models",
     "difficulty",
+    "checkpoints",
 )
 
 #: Columns of the readout study's table (see dpsim.readout).

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from dpsim import aggregate, io, published
+from dpsim import aggregate, analysis, io, published
 from dpsim.figure_registry import FIGURES
 from dpsim.report import findings, html
 from dpsim.report.provenance import Provenance, provenance, software_versions
@@ -88,6 +88,7 @@ def _findings_section(tables: _Tables, config: Mapping[str, Any]) -> html.Sectio
         *findings.model_findings(stats["mixed_models"], alpha, min(config["grid"]["networks"])),
         *findings.difficulty_findings(stats["difficulty"], alpha),
         *findings.head_findings(tables.training, config["train"]["head"]),
+        findings.checkpoint_finding(stats["checkpoints"], config["stats"]["checkpoint"]),
     ]
     body = html.bullet_list([s for s in sentences if s], "findings")
     return html.Section("findings", "Findings", body)
@@ -124,8 +125,10 @@ def _training_text(train: Mapping[str, Any]) -> str:
 
 def _methods_section(config: Mapping[str, Any]) -> html.Section:
     alpha, margin = config["stats"]["alpha"], config["stats"]["margin"]
+    when = CHECKPOINT_WORDS[config["stats"]["checkpoint"]]
     text = [
-        "Each adapted metric is compared with the untrained "
+        f"Every adapted metric is scored {when} (stats.checkpoint); the section 'Last vs. best "
+        "epoch' compares the two. Each adapted metric is compared with the untrained "
         f"{config['stats']['baseline']} metric of the same network on the same held-out test "
         "triplets of its context: an exact McNemar test on the items where exactly one metric "
         "is right, a paired bootstrap 95% CI of the score difference, and Holm (family-wise) "
@@ -144,6 +147,28 @@ def _methods_section(config: Mapping[str, Any]) -> html.Section:
         f"scores. Significance level: {alpha:g}.",
     ]
     return html.Section("methods", "Methods", "".join(html.paragraph(t) for t in text))
+
+
+#: How the report names each checkpoint.
+CHECKPOINT_WORDS = {
+    "last": "after its last epoch, as the adaptation study does",
+    "best": "at its best validation epoch (the study scores the last epoch)",
+}
+
+
+def _checkpoint_section(tables: _Tables, config: Mapping[str, Any]) -> html.Section:
+    table = tables.stats["checkpoints"]
+    chosen = config["stats"]["checkpoint"]
+    text = (
+        "Mean score of each adapted metric after its last epoch and at its best validation epoch "
+        "(chosen by the context's validation triplets), over contexts and seeds; best_higher and "
+        "best_lower count the cases where the best epoch scores above or below the last. The "
+        f"statistics above use '{chosen}'."
+    )
+    body = html.paragraph(text) + (
+        html.table(table) if len(table) else html.paragraph("No adapted metric in this run.")
+    )
+    return html.Section("checkpoints", "Last vs. best epoch", body)
 
 
 def _context_section(inputs: ReportInputs, tables: _Tables) -> html.Section:
@@ -276,9 +301,9 @@ def _config_section(config: Mapping[str, Any]) -> html.Section:
     return html.Section("config", "Configuration", body + f"<pre>{html.escape(text)}</pre>")
 
 
-def _read_tables(inputs: ReportInputs) -> _Tables:
+def _read_tables(inputs: ReportInputs, checkpoint: str) -> _Tables:
     return _Tables(
-        summary=pd.read_parquet(inputs.summary),
+        summary=analysis.at_checkpoint(pd.read_parquet(inputs.summary), checkpoint),
         stats={name: pd.read_parquet(path) for name, path in inputs.stats.items()},
         rankings=pd.read_parquet(inputs.rankings),
         training=aggregate.read_training_logs(inputs.training_logs),
@@ -291,7 +316,7 @@ def render_report(
     extra_sections: Sequence[html.Section] = (),
 ) -> str:
     """The report as one HTML string (see the module docstring for its parts)."""
-    tables = _read_tables(inputs)
+    tables = _read_tables(inputs, config["stats"]["checkpoint"])
     manifest = json.loads(Path(inputs.bapps_manifest).read_text())
     origin = provenance(config, manifest)
     sections = [
@@ -303,6 +328,7 @@ def render_report(
         _published_section(config, inputs, tables, manifest),
         _models_section(tables),
         _difficulty_section(inputs, tables),
+        _checkpoint_section(tables, config),
         *_readout_sections(config, inputs),
         *extra_sections,
         _figures_section(inputs, "training", "Training"),

@@ -171,3 +171,22 @@ def head_findings(logs: pd.DataFrame, head: str) -> list[str]:
         f"The ranking head ended inverted in {len(inverted)} of {len(last)} trained runs "
         f"({rule}): {runs}{more}.{remedy}"
     ]
+
+
+def checkpoint_finding(checkpoints: pd.DataFrame, chosen: str) -> str:
+    """Which checkpoint the statistics score, and what the other one would change on contexts."""
+    rows = checkpoints[checkpoints["dataset"] == "context"]
+    if rows.empty:
+        return ""
+    other = "best" if chosen == "last" else "last"
+    sign = 1 if chosen == "last" else -1
+    changes = ", ".join(
+        f"{_signed(sign * row.mean_difference)} ({row.variant}, {row.network})"
+        for row in rows.itertuples()
+    )
+    study = ", as the study does" if chosen == "last" else " (the study scores the last epoch)"
+    noun = "last epoch" if chosen == "last" else "best validation epoch"
+    return (
+        f"The statistics score adapted metrics at their {noun}{study}; the {other} checkpoint "
+        f"would change the mean context 2AFC score by {changes}."
+    )

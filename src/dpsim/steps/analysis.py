@@ -44,10 +44,12 @@ class ResultData:
     inputs: Files
     example_count: int
     seed: int
+    checkpoint: str
 
     @functools.cached_property
     def summary(self) -> pd.DataFrame:
-        return pd.read_parquet(self.inputs["summary"])
+        """The summary with the adapted metrics at the checkpoint the statistics score."""
+        return analysis.at_checkpoint(pd.read_parquet(self.inputs["summary"]), self.checkpoint)
 
     @functools.cached_property
     def stats(self) -> dict[str, pd.DataFrame]:
@@ -74,5 +76,10 @@ def result_figures(settings: Settings, inputs: Files, outputs: Files, *, job: Jo
     """Every figure of the registry drawn by this rule, from the summary, the statistics, the
     rankings, the training logs and the test pool."""
     job.start()
-    data = ResultData(inputs, settings["figures"]["example_triplets"], settings["seed"])
+    data = ResultData(
+        inputs,
+        settings["figures"]["example_triplets"],
+        settings["seed"],
+        settings["stats"]["checkpoint"],
+    )
     draw_figures("result_figures", data, outputs)

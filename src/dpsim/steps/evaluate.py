@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 
+import pandas as pd
+
 from dpsim import baselines, contexts, io
 from dpsim.data.pool import load_pool
 from dpsim.evaluate import evaluate
 from dpsim.metric import DPSMetric, grid_metric, load_metric
+from dpsim.names import CHECKPOINTS, NO_CHECKPOINT
 from dpsim.runtime import resolve_device
 from dpsim.steps.job import NO_JOB, Files, Job, Settings
 
@@ -17,36 +20,36 @@ log = logging.getLogger(__name__)
 def evaluate_trained(
     settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JOB
 ) -> None:
-    """Each context's trained metric (``inputs["metrics"]``, in the order of
-    ``settings["contexts"]``) on that context's test triplets (``inputs["pool"]``, labelled by
-    ``inputs["rankings"]``) and on BAPPS (``inputs["bapps"]``): ``outputs["evaluations"]``."""
+    """Each context's trained metric, after its last epoch and at its best validation epoch
+    (inputs ``last`` and ``best``, in the order of ``settings["contexts"]``), on that context's
+    test triplets (``inputs["pool"]``, labelled by ``inputs["rankings"]``) and on BAPPS
+    (``inputs["bapps"]``): ``outputs["evaluations"]``, one file per context with the rows of
+    both checkpoints (column ``checkpoint``)."""
     job.start()
     device = resolve_device(settings["device"])
     cell = settings["job"]
     test_pool = load_pool(inputs["pool"])
     known = contexts.read_contexts(inputs["rankings"])
-    scored = zip(settings["contexts"], inputs["metrics"], outputs["evaluations"], strict=True)
-    for name, checkpoint, out_path in scored:
-        metric = load_metric(checkpoint)
-        identity = {**cell, "context": name}
-        table = evaluate(
-            metric,
-            pool=test_pool,
-            contexts=[contexts.named_context(known, name, inputs["rankings"])],
-            bapps_cache=inputs.get("bapps"),
-            identity=identity,
-            device=device,
-            batch_size=settings["evaluate"]["batch_size"],
-        )
-        io.write_parquet(table, out_path)
-        log.info(
-            "%s %s %s seed %d: %d rows",
-            cell["network"],
-            cell["variant"],
-            name,
-            cell["seed"],
-            len(table),
-        )
+    per_context = zip(
+        settings["contexts"], inputs["last"], inputs["best"], outputs["evaluations"], strict=True
+    )
+    for name, last, best, out_path in per_context:
+        scored = [contexts.named_context(known, name, inputs["rankings"])]
+        tables = [
+            evaluate(
+                load_metric(path),
+                pool=test_pool,
+                contexts=scored,
+                bapps_cache=inputs.get("bapps"),
+                identity={**cell, "context": name, "checkpoint": checkpoint},
+                device=device,
+                batch_size=settings["evaluate"]["batch_size"],
+            )
+            for checkpoint, path in zip(CHECKPOINTS, (last, best), strict=True)
+        ]
+        io.write_parquet(pd.concat(tables, ignore_index=True), out_path)
+        network, variant, seed = cell["network"], cell["variant"], cell["seed"]
+        log.info("%s %s %s seed %d: last and best epochs scored", network, variant, name, seed)
 
 
 def evaluate_untrained(
@@ -65,7 +68,7 @@ def evaluate_untrained(
         pool=load_pool(inputs["pool"]),
         contexts=contexts.read_contexts(inputs["rankings"]),
         bapps_cache=inputs.get("bapps"),
-        identity={**cell, "context": "all"},
+        identity={**cell, "context": "all", "checkpoint": NO_CHECKPOINT},
         device=resolve_device(settings["device"]),
         batch_size=settings["evaluate"]["batch_size"],
     )

@@ -172,7 +172,7 @@ def stats(config: Config, wildcards: Wildcards) -> dict[str, Any]:
 
 
 def result_figures(config: Config, wildcards: Wildcards) -> dict[str, Any]:
-    return pick(config, "figures.example_triplets", "seed")
+    return pick(config, "figures.example_triplets", "stats.checkpoint", "seed")
 
 
 # ---------------------------------------------------------------- rules/readout.smk
