@@ -4,7 +4,7 @@ from pathlib import Path
 import dpsim.config
 from dpsim.contexts import contexts_from_config
 from dpsim.figure_registry import figures_of, report_input, svg_output
-from dpsim.names import NETWORK_BASELINES, SPLITS, STATS_FILES, UNTRAINED
+from dpsim.names import BACKBONE_TRAINED, NETWORK_BASELINES, SPLITS, STATS_FILES, UNTRAINED
 from dpsim.steps import keys as step_keys
 from dpsim.weights import WEIGHT_CHOICES
 
@@ -17,6 +17,8 @@ config.update(
 
 CONTEXTS = [c.name for c in contexts_from_config(config["contexts"])]
 GRID = config["grid"]
+# tune and scratch train the backbone on the images: grid.direct.contexts may limit them.
+DIRECT_CONTEXTS = CONTEXTS[: GRID["direct"]["contexts"]]
 READOUT = config["readout"]
 DIRECT_VARIANTS = "tune|scratch" if GRID["batch_contexts"] else "lin|tune|scratch"
 # Jobs ask the scheduler for a GPU only when the config asks for CUDA explicitly.
@@ -92,6 +94,11 @@ def train_pools(wildcards):
     return [f"results/pool/train/draw{d}" for d in pool_draws("train")]
 
 
+def contexts_of(variant):
+    """The contexts a variant is trained on (all, or grid.direct.contexts for tune / scratch)."""
+    return DIRECT_CONTEXTS if variant in BACKBONE_TRAINED else CONTEXTS
+
+
 def trained_runs():
     """(network, variant, context, seed) of every adapted metric of the grid."""
     return [
@@ -99,7 +106,7 @@ def trained_runs():
         for network in GRID["networks"]
         for variant in GRID["variants"]
         if variant != "baseline"
-        for context in CONTEXTS
+        for context in contexts_of(variant)
         for seed in GRID["seeds"]
     ]
 

@@ -1,17 +1,66 @@
 # Evaluation: every metric on the context test triplets and on BAPPS, one row per item.
 # One job scores the metrics of all contexts of a (network, variant, seed): many small jobs
-# would spend most of their time starting Python and importing torch.
+# would spend most of their time starting Python and importing torch. lin metrics are scored
+# from the frozen backbone's statistics, computed once per network: one dot product per item.
+
+
+rule evaluation_statistics:
+    input:
+        pool="results/pool/test/draw0",
+        bapps="results/bapps/cache",
+        weights=weights_file(),
+    output:
+        test="results/cache/{network}/seed{seed}/test_draw0.npz",
+        bapps="results/cache/{network}/seed{seed}/bapps_val.npz",
+    params:
+        settings=settings("evaluation_statistics"),
+    log:
+        "logs/eval/{network}_statistics_seed{seed}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=GPU_JOBS,
+    script:
+        "../workflow_scripts/evaluation_statistics.py"
+
+
+rule evaluate_lin:
+    input:
+        last=expand(
+            "results/metrics/{{network}}/lin/{context}/seed{{seed}}/last.pt", context=CONTEXTS
+        ),
+        best=expand(
+            "results/metrics/{{network}}/lin/{context}/seed{{seed}}/best.pt", context=CONTEXTS
+        ),
+        test="results/cache/{network}/seed{seed}/test_draw0.npz",
+        bapps="results/cache/{network}/seed{seed}/bapps_val.npz",
+        rankings="results/contexts/rankings.parquet",
+    output:
+        evaluations=expand(
+            "results/eval/{{network}}/lin/{context}/seed{{seed}}.parquet", context=CONTEXTS
+        ),
+    params:
+        settings=settings("evaluate_lin"),
+    log:
+        "logs/eval/{network}_lin_seed{seed}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "../workflow_scripts/evaluate_lin.py"
 
 
 rule evaluate_trained:
     input:
         last=expand(
             "results/metrics/{{network}}/{{variant}}/{context}/seed{{seed}}/last.pt",
-            context=CONTEXTS,
+            context=DIRECT_CONTEXTS,
         ),
         best=expand(
             "results/metrics/{{network}}/{{variant}}/{context}/seed{{seed}}/best.pt",
-            context=CONTEXTS,
+            context=DIRECT_CONTEXTS,
         ),
         pool="results/pool/test/draw0",
         rankings="results/contexts/rankings.parquet",
@@ -19,10 +68,10 @@ rule evaluate_trained:
     output:
         evaluations=expand(
             "results/eval/{{network}}/{{variant}}/{context}/seed{{seed}}.parquet",
-            context=CONTEXTS,
+            context=DIRECT_CONTEXTS,
         ),
     wildcard_constraints:
-        variant="lin|tune|scratch",
+        variant="tune|scratch",
     params:
         settings=settings("evaluate_trained"),
     log:

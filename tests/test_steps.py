@@ -13,7 +13,7 @@ import pytest
 import torch
 import torchvision
 
-from dpsim import contexts, feature_cache, io, scoring
+from dpsim import contexts, feature_cache, io, scoring, steps
 from dpsim.aggregate import summarise_items
 from dpsim.config import validate_config
 from dpsim.data.download import sha256_file
@@ -205,6 +205,70 @@ def test_trained_and_untrained_evaluation_rows(workspace):
     assert summary["n"].tolist() == [24, 24]
 
 
+@pytest.fixture(scope="module")
+def bapps_cache(workspace):
+    """A tiny packed BAPPS fixture (2AFC and JND val subsets) beside the workspace's pools."""
+    config = validate_config(
+        {"bapps": {"fixture": {"train_items": 4, "val_items": 6, "jnd_items": 5}}}
+    )
+    root = workspace / "bapps"
+    steps.call("bapps_fixture", config, {}, {"fixture": str(root / "fixture")})
+    manifest = {"manifest": str(root / "manifest.json")}
+    steps.call("bapps_manifest", config, {"fixture": [str(root / "fixture")]}, manifest)
+    steps.call("bapps_cache", config, manifest, {"cache": str(root / "cache")})
+    return str(root / "cache")
+
+
+def test_lin_scored_from_frozen_statistics_equals_the_direct_evaluation(workspace, bapps_cache):
+    outputs = _adapt(workspace, "frozen")
+    names = ["c000", "c001"]
+    cell = {"network": NETWORK, "seed": "0"}
+    checkpoints = {w: [outputs[n][w] for n in names] for w in ("last", "best")}
+    test = {"pool": str(workspace / "pool/test/draw0"), "bapps": bapps_cache}
+    statistics = {
+        "test": str(workspace / "frozen/test.npz"),
+        "bapps": str(workspace / "frozen/bapps.npz"),
+    }
+    steps.call("evaluation_statistics", CONFIG, test, statistics, cell)
+    frozen = [str(workspace / f"frozen/{n}.parquet") for n in names]
+    rankings = str(workspace / "rankings.parquet")
+    inputs = {**checkpoints, **statistics, "rankings": rankings}
+    steps.call("evaluate_lin", CONFIG, inputs, {"evaluations": frozen}, cell)
+    direct = [str(workspace / f"frozen/direct_{n}.parquet") for n in names]
+    inputs = {**checkpoints, **test, "rankings": rankings}
+    steps.call(
+        "evaluate_trained", CONFIG, inputs, {"evaluations": direct}, {**cell, "variant": "lin"}
+    )
+    keys_ = ["checkpoint", "dataset", "kind", "subset", "item"]
+    for a, b in zip(frozen, direct, strict=True):
+        mine, theirs = pd.read_parquet(a), pd.read_parquet(b)
+        assert len(mine) == len(theirs) and set(mine["kind"]) == {"2afc", "jnd"}
+        merged = mine.merge(theirs, on=[*keys_, "network", "variant", "context", "seed"])
+        assert len(merged) == len(mine)
+        np.testing.assert_allclose(merged["d0_x"], merged["d0_y"], rtol=1e-5)
+        np.testing.assert_allclose(merged["d1_x"], merged["d1_y"], rtol=1e-5)
+        np.testing.assert_array_equal(merged["score_x"], merged["score_y"])
+        np.testing.assert_allclose(
+            summarise_items(mine)["score"], summarise_items(theirs)["score"], atol=1e-12
+        )
+
+
+def test_lin_statistics_of_another_backbone_are_refused(workspace, bapps_cache, tmp_path):
+    outputs = _adapt(workspace, "other")
+    cell = {"network": NETWORK, "seed": "1"}  # the statistics of another random init
+    test = {"pool": str(workspace / "pool/test/draw0"), "bapps": bapps_cache}
+    statistics = {"test": str(tmp_path / "test.npz"), "bapps": str(tmp_path / "bapps.npz")}
+    steps.call("evaluation_statistics", CONFIG, test, statistics, cell)
+    inputs = {
+        "last": [outputs["c000"]["last"], outputs["c001"]["last"]],
+        "best": [outputs["c000"]["best"], outputs["c001"]["best"]],
+        **statistics,
+        "rankings": str(workspace / "rankings.parquet"),
+    }
+    with pytest.raises(ValueError, match="computed with different weights"):
+        steps.call("evaluate_lin", CONFIG, inputs, {"evaluations": ["a", "b"]}, cell)
+
+
 def test_non_finite_statistics_stop_adaptation_without_output(workspace, tmp_path):
     cache = feature_cache.read_cache(workspace / "cache/train_draw0.npz")
     cache["s0"][0, 0] = np.nan
@@ -318,3 +382,31 @@ def test_direct_state_of_another_ranking_is_not_resumed(workspace, monkeypatch, 
     assert "identity.contexts" in caplog.text
     _assert_same_training(outputs, _tune(workspace, "tune_fresh", changed))
     assert not (workspace / "tune" / "state.pt").exists()
+
+
+def test_tune_trains_on_the_direct_limits_and_lin_ignores_them(workspace, monkeypatch):
+    limits = {"train_triplets": 8, "val_triplets": 6, "epochs_constant": 2, "epochs_decay": 1}
+    limited = _changed("grid.direct", {"contexts": 1, **limits})
+    cell = {"network": NETWORK, "context": "c001", "seed": "0"}
+    tune = keys.settings("adapt_direct", limited, {**cell, "variant": "tune"})
+    assert tune["grid"]["direct"] == limits  # not `contexts`: a job trains its own context
+    lin = keys.settings("adapt_direct", limited, {**cell, "variant": "lin"})
+    assert "direct" not in lin["grid"]  # lin trains on every triplet, whatever grid.direct says
+    evaluated = {"network": NETWORK, "seed": "0"}
+    assert keys.settings("evaluate_trained", limited, {**evaluated, "variant": "tune"})[
+        "contexts"
+    ] == ["c000"]
+    assert keys.settings("evaluate_lin", limited, evaluated)["contexts"] == ["c000", "c001"]
+    sources = []
+
+    def recorded(*args, **kwargs):
+        sources.append(adapt_direct_source(*args, **kwargs))
+        return sources[-1]
+
+    adapt_direct_source = adapt.DirectSource
+    monkeypatch.setattr(adapt, "DirectSource", recorded)
+    outputs = _tune(workspace, "limited", limited)
+    (source,) = sources
+    assert [source.count(key) for key in (0, 1, "val")] == [8, 8, 6]  # of 32, 32 and 24
+    log = pd.read_parquet(outputs["log"])
+    assert log["epoch"].tolist() == [0, 1, 2]  # 2 + 1 epochs instead of train's 1 + 1

@@ -210,7 +210,9 @@ def _cell_jobs(network: str, seed: int) -> set[tuple[str, tuple[str, ...]]]:
         ("pool_statistics", (net, at)),
         ("adapt_lin_all_contexts", (net, at)),
         *(("adapt_direct", (net, "variant=tune", f"context={c}", at)) for c in ("c000", "c001")),
-        *(("evaluate_trained", (net, f"variant={v}", at)) for v in ("lin", "tune")),
+        ("evaluation_statistics", (net, at)),
+        ("evaluate_lin", (net, at)),
+        ("evaluate_trained", (net, "variant=tune", at)),
         ("evaluate_untrained", (net, "untrained=baseline", at)),
     }
 
@@ -225,7 +227,7 @@ RERUN_SETS = {
     ),
     "grid.seeds": ([0, 1], AGGREGATION | _cell_jobs("alexnet", 1)),
     # A new context: its own tune job; the all-contexts jobs (lin training, every evaluation,
-    # which score all contexts) re-run by design. No pool, cache or readout job.
+    # which score all contexts) re-run by design. No pool, cache, statistics or readout job.
     "contexts.count": (
         3,
         AGGREGATION
@@ -233,7 +235,7 @@ RERUN_SETS = {
             ("rankings", ()),
             ("adapt_direct", ("network=alexnet", "variant=tune", "context=c002", "seed=0")),
             ("adapt_lin_all_contexts", ("network=alexnet", "seed=0")),
-            ("evaluate_trained", ("network=alexnet", "variant=lin", "seed=0")),
+            ("evaluate_lin", ("network=alexnet", "seed=0")),
             ("evaluate_trained", ("network=alexnet", "variant=tune", "seed=0")),
             ("evaluate_untrained", ("network=alexnet", "untrained=baseline", "seed=0")),
             ("evaluate_untrained", ("network=pixel", "untrained=l2", "seed=0")),
@@ -362,6 +364,8 @@ def test_paper_config_dry_run_lists_the_full_grid(tmp_path, repo):
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", run.stdout, flags=re.MULTILINE))
     # 5 networks x (tune, scratch) x 100 contexts; lin trains all contexts of a network at once.
     assert counts["adapt_direct"] == "1000" and counts["adapt_lin_all_contexts"] == "5"
-    assert counts["evaluate_trained"] == "15"  # 5 networks x 3 variants, all contexts per job
+    assert counts["evaluate_trained"] == "10"  # 5 networks x (tune, scratch), all contexts
+    # lin: one statistics pass per network, then every context's metric from the statistics.
+    assert counts["evaluation_statistics"] == "5" and counts["evaluate_lin"] == "5"
     assert counts["evaluate_untrained"] == "12"  # (baseline, cosine) x 5 networks + L2 + SSIM
     assert counts["pool_draw"] == "12" and counts["bapps_download"] == "1"

@@ -31,8 +31,9 @@ the context test items once per context (``subset`` names the context), and BAPP
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -78,13 +79,34 @@ def _two_afc_rows(dataset: str, subset: str, d0, d1, judge) -> pd.DataFrame:
     )
 
 
-def context_rows(pool: Pool, contexts: Sequence[Context], d0, d1) -> pd.DataFrame:
-    """Rows of the context test triplets, scored under each context's labels."""
+def context_rows(
+    distortions: tuple[np.ndarray, np.ndarray], contexts: Sequence[Context], d0, d1
+) -> pd.DataFrame:
+    """Rows of the context test triplets, scored under each context's labels.
+
+    ``distortions``: the distortion ids of p0 and p1 (the pool's ``d0``, ``d1``); ``d0``,
+    ``d1``: the metric's distances.
+    """
     parts = [
-        _two_afc_rows("context", c.name, d0, d1, labels(c.ranking, pool.d0, pool.d1))
-        for c in contexts
+        _two_afc_rows("context", c.name, d0, d1, labels(c.ranking, *distortions)) for c in contexts
     ]
     return pd.concat(parts, ignore_index=True)
+
+
+def _jnd_rows(subset: str, distances: np.ndarray, same: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "dataset": "bapps",
+            "kind": "jnd",
+            "subset": subset,
+            "item": np.arange(len(distances)),
+            "d0": distances,
+            "d1": np.nan,
+            "judge": np.nan,
+            "same": np.asarray(same, dtype=np.float64),
+            "score": np.nan,
+        }
+    )
 
 
 def bapps_rows(model, pair_function, cache_dir: Path, device: str, batch_size: int):
@@ -105,21 +127,7 @@ def bapps_rows(model, pair_function, cache_dir: Path, device: str, batch_size: i
             d = inference.pair_distances(
                 pair_function, images[:, 0], images[:, 1], device=device, batch_size=batch_size
             )
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "dataset": "bapps",
-                        "kind": "jnd",
-                        "subset": entry["name"],
-                        "item": np.arange(len(d)),
-                        "d0": d,
-                        "d1": np.nan,
-                        "judge": np.nan,
-                        "same": np.asarray(data.labels, dtype=np.float64),
-                        "score": np.nan,
-                    }
-                )
-            )
+            parts.append(_jnd_rows(entry["name"], d, data.labels))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
@@ -153,11 +161,44 @@ def evaluate(
 
     triplets = np.stack([pool.ref, pool.p0, pool.p1], axis=1)
     d0, d1 = inference.triplet_distances(model, triplets, device=device, batch_size=batch_size)
-    parts = [context_rows(pool, contexts, d0, d1)]
+    parts = [context_rows((pool.d0, pool.d1), contexts, d0, d1)]
     if bapps_cache is not None:
         parts.append(bapps_rows(model, pair_function, Path(bapps_cache), device, batch_size))
-    table = pd.concat(parts, ignore_index=True)
+    return _identified(pd.concat(parts, ignore_index=True), identity)
+
+
+def _identified(table: pd.DataFrame, identity: Mapping[str, Any]) -> pd.DataFrame:
     for key in ("network", "variant", "context", "checkpoint"):
         table[key] = str(identity[key])
     table["seed"] = int(identity["seed"])
     return table[list(COLUMNS)]
+
+
+def evaluate_linear(
+    weights: np.ndarray,
+    *,
+    test: Mapping[str, np.ndarray],
+    bapps: Mapping[str, Mapping[str, np.ndarray]] | None,
+    contexts: Sequence[Context],
+    identity: Mapping[str, Any],
+) -> pd.DataFrame:
+    """:func:`evaluate` for a metric whose distance is linear in cached statistics (a frozen
+    backbone's lin or unit weights): ``d = s . weights`` for every item, no network pass.
+
+    Args:
+        weights: the metric's channel weights, all layers concatenated ``(sum C,)``.
+        test: the test draw's cache (:func:`dpsim.feature_cache.read_cache`: ``s0``, ``s1``
+            and the distortion ids ``d0``, ``d1``).
+        bapps: :func:`dpsim.feature_cache.read_bapps_statistics`'s subsets, or None.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    d0, d1 = test["s0"] @ w, test["s1"] @ w
+    parts = [context_rows((test["d0"], test["d1"]), contexts, d0, d1)]
+    for key, arrays in sorted((bapps or {}).items()):
+        kind, subset = key.split(":")
+        if kind == "2afc":
+            scores = (arrays["s0"] @ w, arrays["s1"] @ w, arrays["judge"])
+            parts.append(_two_afc_rows("bapps", subset, *scores))
+        else:
+            parts.append(_jnd_rows(subset, arrays["s"] @ w, arrays["same"]))
+    return _identified(pd.concat(parts, ignore_index=True), identity)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from dpsim import io
+from dpsim.data.bapps import BappsDataset
 from dpsim.data.pool import Pool
 from dpsim.inference import to_signed
 from dpsim.metric import DPSMetric, layer_statistics
@@ -42,17 +43,84 @@ def pool_statistics(
     metric: DPSMetric, pool: Pool, *, device: str = "cpu", batch_size: int = 256
 ) -> tuple[np.ndarray, np.ndarray]:
     """``s0`` and ``s1`` of every triplet of a pool draw (float32 ``(N, sum C)`` each)."""
+    return array_statistics(
+        metric, pool.ref, pool.p0, pool.p1, device=device, batch_size=batch_size
+    )
+
+
+def array_statistics(
+    metric: DPSMetric,
+    ref: np.ndarray,
+    p0: np.ndarray,
+    p1: np.ndarray | None = None,
+    *,
+    device: str = "cpu",
+    batch_size: int = 256,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Statistics of uint8 images ``(N, 3, S, S)``: ``s0`` of (ref, p0) and ``s1`` of
+    (ref, p1), float32 ``(N, sum C)``; without ``p1`` (pairs), ``s1`` is empty."""
     metric = metric.to(device).eval()
     total = sum(metric.backbone.channels)
-    s0 = np.empty((len(pool), total), dtype=np.float32)
-    s1 = np.empty((len(pool), total), dtype=np.float32)
+    s0 = np.empty((len(ref), total), dtype=np.float32)
+    s1 = np.empty((len(ref) if p1 is not None else 0, total), dtype=np.float32)
     with torch.inference_mode():
-        for start in range(0, len(pool), batch_size):
+        for start in range(0, len(ref), batch_size):
             rows = slice(start, start + batch_size)
-            images = (to_signed(part[rows], device) for part in (pool.ref, pool.p0, pool.p1))
+            if p1 is None:
+                fx, fy = (metric.features(to_signed(a[rows], device)) for a in (ref, p0))
+                s0[rows] = layer_statistics(fx, fy, metric.readout).float().cpu().numpy()
+                continue
+            images = (to_signed(part[rows], device) for part in (ref, p0, p1))
             a, b = triplet_statistics(metric, *images)
             s0[rows], s1[rows] = a.float().cpu().numpy(), b.float().cpu().numpy()
     return s0, s1
+
+
+def bapps_statistics(
+    metric: DPSMetric, cache_dir: str | Path, *, device: str = "cpu", batch_size: int = 256
+) -> dict[str, np.ndarray]:
+    """Statistics of every packed BAPPS val subset, as arrays named ``{kind}:{subset}:{name}``:
+    2AFC ``s0``, ``s1`` and ``judge``; JND ``s`` (of the pair) and ``same``."""
+    index = json.loads((Path(cache_dir) / "index.json").read_text())
+    arrays: dict[str, np.ndarray] = {}
+    for entry in index["subsets"]:
+        if entry["split"] != "val":
+            continue
+        kind, name = entry["kind"], entry["name"]
+        data = BappsDataset(cache_dir, kind, "val", name)
+        images = np.asarray(data.images)
+        parts = [images[:, k] for k in range(images.shape[1])]
+        s0, s1 = array_statistics(metric, *parts, device=device, batch_size=batch_size)
+        label = np.asarray(data.labels, dtype=np.float64)
+        if kind == "2afc":
+            arrays.update(
+                {f"2afc:{name}:s0": s0, f"2afc:{name}:s1": s1, f"2afc:{name}:judge": label}
+            )
+        else:
+            arrays.update({f"jnd:{name}:s": s0, f"jnd:{name}:same": label})
+    return arrays
+
+
+def write_bapps_statistics(
+    path: str | Path, metric: DPSMetric, arrays: dict[str, np.ndarray]
+) -> None:
+    """Store :func:`bapps_statistics` with the metric description it was computed with."""
+    description = json.dumps(metric.describe(), sort_keys=True)
+    io.write_npz(path, **arrays, metric=np.array(description))
+
+
+def read_bapps_statistics(path: str | Path) -> tuple[dict[str, dict[str, np.ndarray]], dict]:
+    """``{"2afc:subset": {"s0", "s1", "judge"}, "jnd:subset": {"s", "same"}}`` and the metric
+    description of a file written by :func:`write_bapps_statistics`."""
+    subsets: dict[str, dict[str, np.ndarray]] = {}
+    with np.load(path) as data:
+        description = json.loads(str(data["metric"]))
+        for key in data.files:
+            if key == "metric":
+                continue
+            kind, name, array = key.split(":")
+            subsets.setdefault(f"{kind}:{name}", {})[array] = data[key]
+    return subsets, description
 
 
 def write_cache(path: str | Path, metric: DPSMetric, pool: Pool, s0: np.ndarray, s1: np.ndarray):

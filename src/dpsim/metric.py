@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
@@ -391,9 +392,8 @@ def checkpoint_extra(path: str | Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True).get("extra", {})
 
 
-def load_metric(path: str | Path, cache_dir: str | Path = "resources/torch") -> DPSMetric:
-    """Rebuild a metric saved with :func:`save_metric` (strict: every key must match)."""
-    path = Path(path)
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by :func:`save_metric`, its format checked."""
     if not path.is_file():
         raise FileNotFoundError(f"metric checkpoint {path} does not exist")
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
@@ -404,6 +404,23 @@ def load_metric(path: str | Path, cache_dir: str | Path = "resources/torch") -> 
             f"{found!r}); checkpoints of format 1 predate the recorded weights seed: train the "
             "metric again (delete the checkpoint and re-run the workflow)"
         )
+    return checkpoint
+
+
+def checkpoint_weights(path: str | Path) -> tuple[dict[str, Any], np.ndarray]:
+    """A checkpoint's metric description and its channel weights, every layer's concatenated
+    ``(sum C,)`` in float64, read without building the backbone (for a frozen backbone's
+    distances from cached statistics, :func:`dpsim.evaluate.evaluate_linear`)."""
+    checkpoint = _read_checkpoint(Path(path))
+    layers = range(len(checkpoint["metric"]["taps"]))
+    weights = torch.cat([checkpoint["state"][f"weights.{k}"].flatten() for k in layers])
+    return checkpoint["metric"], weights.double().numpy()
+
+
+def load_metric(path: str | Path, cache_dir: str | Path = "resources/torch") -> DPSMetric:
+    """Rebuild a metric saved with :func:`save_metric` (strict: every key must match)."""
+    path = Path(path)
+    checkpoint = _read_checkpoint(path)
     spec = checkpoint["metric"]
     weights = spec["weights"]
     source = weights["source"] if weights["kind"] == "file" else weights["kind"]

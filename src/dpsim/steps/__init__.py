@@ -12,7 +12,7 @@ module             rules
 ``data``           prepare_images, bapps_download, bapps_fixture, bapps_manifest, bapps_cache
 ``contexts``       rankings, pool_draw, distortion_examples
 ``adapt``          pool_statistics, adapt_lin_all_contexts, adapt_direct
-``evaluate``       evaluate_trained, evaluate_untrained
+``evaluate``       evaluation_statistics, evaluate_lin, evaluate_trained, evaluate_untrained
 ``analysis``       summary, stats, result_figures
 ``readout``        mos_fixture, readout, readout_summary, readout_figures
 ``report``         report
@@ -42,7 +42,10 @@ MODULES: dict[str, str] = {
     ),
     **dict.fromkeys(["rankings", "pool_draw", "distortion_examples"], "contexts"),
     **dict.fromkeys(["pool_statistics", "adapt_lin_all_contexts", "adapt_direct"], "adapt"),
-    **dict.fromkeys(["evaluate_trained", "evaluate_untrained"], "evaluate"),
+    **dict.fromkeys(
+        ["evaluation_statistics", "evaluate_lin", "evaluate_trained", "evaluate_untrained"],
+        "evaluate",
+    ),
     **dict.fromkeys(["summary", "stats", "result_figures"], "analysis"),
     **dict.fromkeys(["mos_fixture", "readout", "readout_summary", "readout_figures"], "readout"),
     "report": "report",

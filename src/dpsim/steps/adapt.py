@@ -9,6 +9,7 @@ it trains on (pool manifests, or feature caches). A finished job deletes its sta
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -89,21 +90,27 @@ def adapt_direct(
 ) -> None:
     """One (network, variant, context, seed) trained on the pool images (tune, scratch; lin with
     ``grid.batch_contexts: false``): inputs ``train`` (every training draw) and ``val``, outputs
-    ``best``, ``last`` and ``log``."""
+    ``best``, ``last`` and ``log``. tune and scratch use the first ``grid.direct`` triplets of
+    each draw and its epochs, where it sets them."""
     job.start()
     device = resolve_device(settings["device"])
     (context,) = contexts.contexts_from_records(settings["contexts"])
     cell = settings["job"]
+    limits = settings["grid"].get("direct", {})  # passed for the backbone-training variants
     draws: dict[int | str, str] = {**dict(enumerate(inputs["train"])), "val": inputs["val"]}
     pools = {}
     for key, path in draws.items():
         drawn = load_pool(path)
-        triplets = np.stack([drawn.ref, drawn.p0, drawn.p1], axis=1)
-        pools[key] = (triplets, contexts.labels(context.ranking, drawn.d0, drawn.d1))
+        used = slice(limits.get("val_triplets" if key == "val" else "train_triplets"))
+        triplets = np.stack([drawn.ref[used], drawn.p0[used], drawn.p1[used]], axis=1)
+        pools[key] = (triplets, contexts.labels(context.ranking, drawn.d0[used], drawn.d1[used]))
     metric = grid_metric(settings["grid"], cell["network"], cell["variant"], cell["seed"])
-    metric.dropout.p = TrainSettings.from_config(settings["train"]).dropout
+    metric.dropout.p = _train_settings(settings).dropout
     source = DirectSource(metric, pools, device=device)
-    data = {str(key): pool_fingerprint(path) for key, path in draws.items()}
+    data = {
+        str(key): f"{pool_fingerprint(path)} first {source.count(key)}"
+        for key, path in draws.items()
+    }
     keys = (cell["network"], cell["variant"], cell["context"], cell["seed"])
     result = _train(settings, source, metric, [context], data, keys, state)
     _write_training(metric.cpu(), result, 0, context, outputs)
@@ -120,7 +127,7 @@ def _train(
     state: str | None,
 ) -> TrainResult:
     """Seed and build the heads, then :func:`~dpsim.train.train` under the run's identity."""
-    train_settings = TrainSettings.from_config(settings["train"])
+    train_settings = _train_settings(settings)
     config_seed = settings["seed"]
     init = seed_sequence(config_seed, *keys, "init").generate_state(1, dtype=np.uint64)[0]
     torch.manual_seed(int(init))
@@ -139,6 +146,14 @@ def _train(
         state_file=state,
         identity=identity,
     )
+
+
+def _train_settings(settings: Settings) -> TrainSettings:
+    """The ``train`` section's settings, with any epochs ``grid.direct`` sets (tune, scratch)."""
+    limits = settings["grid"].get("direct", {})
+    epochs = {k: limits.get(k) for k in ("epochs_constant", "epochs_decay")}
+    chosen = TrainSettings.from_config(settings["train"])
+    return dataclasses.replace(chosen, **{k: v for k, v in epochs.items() if v is not None})
 
 
 def _outputs_of(outputs: Files, index: int, context: Context) -> dict[str, str]:

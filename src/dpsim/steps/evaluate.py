@@ -6,15 +6,73 @@ import logging
 
 import pandas as pd
 
-from dpsim import baselines, contexts, io
+from dpsim import baselines, contexts, feature_cache, io
 from dpsim.data.pool import load_pool
-from dpsim.evaluate import evaluate
-from dpsim.metric import DPSMetric, grid_metric, load_metric
+from dpsim.evaluate import evaluate, evaluate_linear
+from dpsim.metric import DPSMetric, checkpoint_weights, grid_metric, load_metric
 from dpsim.names import CHECKPOINTS, NO_CHECKPOINT
 from dpsim.runtime import resolve_device
 from dpsim.steps.job import NO_JOB, Files, Job, Settings
 
 log = logging.getLogger(__name__)
+
+
+def evaluation_statistics(
+    settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JOB
+) -> None:
+    """The frozen backbone's per-channel statistics of the test draw (``inputs["pool"]`` ->
+    ``outputs["test"]``) and of every BAPPS val subset (``inputs["bapps"]`` ->
+    ``outputs["bapps"]``), from which every lin metric of the network is scored."""
+    job.start()
+    cell = settings["job"]
+    metric = grid_metric(settings["grid"], cell["network"], "lin", cell["seed"])
+    device = resolve_device(settings["device"])
+    test = load_pool(inputs["pool"])
+    s0, s1 = feature_cache.pool_statistics(metric, test, device=device)
+    feature_cache.write_cache(outputs["test"], metric.cpu(), test, s0, s1)
+    arrays = feature_cache.bapps_statistics(metric, inputs["bapps"], device=device)
+    feature_cache.write_bapps_statistics(outputs["bapps"], metric.cpu(), arrays)
+
+
+#: What a lin checkpoint and the cached statistics must share to be scored together.
+BACKBONE_KEYS = ("network", "taps", "weights", "readout")
+
+
+def evaluate_lin(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JOB) -> None:
+    """Every context's lin metric (inputs ``last`` and ``best``, in the order of
+    ``settings["contexts"]``) scored from the frozen statistics (inputs ``test``, ``bapps``):
+    one dot product per metric and item instead of a network pass per context. Outputs and
+    rows as :func:`evaluate_trained`'s."""
+    job.start()
+    cell = settings["job"]
+    test = feature_cache.read_cache(inputs["test"])
+    bapps, computed_with = feature_cache.read_bapps_statistics(inputs["bapps"])
+    known = contexts.read_contexts(inputs["rankings"])
+    per_context = zip(
+        settings["contexts"], inputs["last"], inputs["best"], outputs["evaluations"], strict=True
+    )
+    for name, last, best, out_path in per_context:
+        scored = [contexts.named_context(known, name, inputs["rankings"])]
+        tables = []
+        for checkpoint, path in zip(CHECKPOINTS, (last, best), strict=True):
+            description, weights = checkpoint_weights(path)
+            _check_same_backbone(description, test["metric"], path, inputs["test"])
+            _check_same_backbone(description, computed_with, path, inputs["bapps"])
+            identity = {**cell, "context": name, "checkpoint": checkpoint}
+            tables.append(
+                evaluate_linear(weights, test=test, bapps=bapps, contexts=scored, identity=identity)
+            )
+        io.write_parquet(pd.concat(tables, ignore_index=True), out_path)
+    log.info("%s lin seed %d: %d contexts scored", cell["network"], cell["seed"], len(known))
+
+
+def _check_same_backbone(metric: dict, cached: dict, checkpoint: str, cache: str) -> None:
+    differ = [key for key in BACKBONE_KEYS if metric[key] != cached[key]]
+    if differ:
+        raise ValueError(
+            f"{checkpoint} and {cache} were computed with different {', '.join(differ)}: "
+            "rebuild the statistics (delete the cache file and re-run the workflow)"
+        )
 
 
 def evaluate_trained(

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from dpsim.contexts import contexts_from_config
-from dpsim.names import NETWORK_BASELINES
+from dpsim.names import BACKBONE_TRAINED, NETWORK_BASELINES
 from dpsim.taps import readout_taps
 
 Config = Mapping[str, Any]
@@ -27,6 +27,12 @@ Wildcards = Mapping[str, str]
 
 #: The grid keys that define a grid network's metric (with the network and seed wildcards).
 GRID_METRIC = ("grid.weights", "grid.taps", "grid.readout", "grid.weights_dir")
+#: What limits one training of a variant that trains the backbone (which contexts are trained
+#: is not a job's business: a job trains its own context).
+DIRECT_LIMITS = tuple(
+    f"grid.direct.{k}"
+    for k in ("train_triplets", "val_triplets", "epochs_constant", "epochs_decay")
+)
 #: What getting BAPPS onto disk reads (the source's own options; not the packing size).
 BAPPS_SOURCE = (
     "bapps.source",
@@ -77,11 +83,13 @@ def _job(wildcards: Wildcards, *names: str) -> dict[str, Any]:
     return {n: int(wildcards[n]) if n in numeric else str(wildcards[n]) for n in names}
 
 
-def _contexts(config: Config) -> list[dict[str, Any]]:
-    return [
-        {"name": c.name, "ranking": list(c.ranking)}
-        for c in contexts_from_config(config["contexts"])
-    ]
+def _contexts(config: Config, variant: str = "lin") -> list[dict[str, Any]]:
+    """The contexts ``variant`` is trained on: all, or the first ``grid.direct.contexts`` for
+    the variants that train the backbone."""
+    chosen = contexts_from_config(config["contexts"])
+    if variant in BACKBONE_TRAINED:
+        chosen = chosen[: config["grid"]["direct"]["contexts"]]
+    return [{"name": c.name, "ranking": list(c.ranking)} for c in chosen]
 
 
 # ---------------------------------------------------------------- rules/data.smk
@@ -141,8 +149,9 @@ def adapt_lin_all_contexts(config: Config, wildcards: Wildcards) -> dict[str, An
 
 
 def adapt_direct(config: Config, wildcards: Wildcards) -> dict[str, Any]:
-    keys = pick(config, *GRID_METRIC, "train", "seed", "device")
     job = _job(wildcards, "network", "variant", "context", "seed")
+    limits = DIRECT_LIMITS if job["variant"] in BACKBONE_TRAINED else ()
+    keys = pick(config, *GRID_METRIC, *limits, "train", "seed", "device")
     (context,) = [c for c in _contexts(config) if c["name"] == job["context"]]
     return plain({**keys, "job": job, "contexts": [context]})
 
@@ -150,10 +159,22 @@ def adapt_direct(config: Config, wildcards: Wildcards) -> dict[str, Any]:
 # ---------------------------------------------------------------- rules/evaluate.smk
 
 
+def evaluation_statistics(config: Config, wildcards: Wildcards) -> dict[str, Any]:
+    keys = pick(config, *GRID_METRIC, "device")
+    return plain({**keys, "job": _job(wildcards, "network", "seed")})
+
+
+def evaluate_lin(config: Config, wildcards: Wildcards) -> dict[str, Any]:
+    names = [c["name"] for c in _contexts(config)]
+    job = {**_job(wildcards, "network", "seed"), "variant": "lin"}
+    return plain({"job": job, "contexts": names})
+
+
 def evaluate_trained(config: Config, wildcards: Wildcards) -> dict[str, Any]:
     keys = pick(config, "evaluate.batch_size", "device")
-    names = [c["name"] for c in _contexts(config)]
-    return plain({**keys, "job": _job(wildcards, "network", "variant", "seed"), "contexts": names})
+    job = _job(wildcards, "network", "variant", "seed")
+    names = [c["name"] for c in _contexts(config, job["variant"])]
+    return plain({**keys, "job": job, "contexts": names})
 
 
 def evaluate_untrained(config: Config, wildcards: Wildcards) -> dict[str, Any]:
@@ -220,6 +241,8 @@ RULES: dict[str, Callable[[Config, Wildcards], dict[str, Any]]] = {
         pool_statistics,
         adapt_lin_all_contexts,
         adapt_direct,
+        evaluation_statistics,
+        evaluate_lin,
         evaluate_trained,
         evaluate_untrained,
         stats,
