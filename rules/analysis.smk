@@ -21,6 +21,7 @@ rule stats:
         evaluations=trained_eval_files() + untrained_eval_files(),
         summary="results/summary.parquet",
         rankings="results/contexts/rankings.parquet",
+        pool="results/pool/test/draw0",
     output:
         **stats_tables(),
     params:

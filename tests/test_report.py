@@ -125,7 +125,7 @@ def _summary() -> pd.DataFrame:
 
 
 def _report_inputs(tmp_path, manifest: dict) -> report.ReportInputs:
-    from dpsim import analysis
+    from dpsim import analysis, pairs
 
     everything = _summary()
     summary = analysis.at_checkpoint(everything, "last")
@@ -145,6 +145,8 @@ def _report_inputs(tmp_path, manifest: dict) -> report.ReportInputs:
         "mixed_models": analysis.mixed_models(summary, "baseline"),
         "difficulty": analysis.context_difficulty(summary, rankings, "baseline"),
         "checkpoints": analysis.checkpoint_differences(everything),
+        "pairs": pd.DataFrame(columns=list(pairs.PAIR_COLUMNS)),
+        "orderings": pd.DataFrame(columns=list(pairs.ORDERING_COLUMNS)),
     }
     tables["bapps_tests"] = analysis.bapps_tests(tables["bapps_deltas"], settings)
     paths = {}

@@ -120,6 +120,20 @@ def test_tiny_workflow_writes_the_statistics(tiny_run):
     assert difficulty["note"].str.contains("at least 3 contexts").all()
     models = pd.read_parquet(stats / "mixed_models.parquet")
     assert set(models["dataset"]) == {"context", "bapps"}
+    pairs = pd.read_parquet(stats / "pairs.parquet")
+    assert (pairs["rank_first"] < pairs["rank_second"]).all() and pairs["n"].gt(0).all()
+    # Every metric's pair scores, weighted by their triplets, give back its context score.
+    summary = pd.read_parquet(tiny_run / "results/summary.parquet")
+    scores = summary[
+        (summary["dataset"] == "context") & summary["checkpoint"].isin(["last", "none"])
+    ]
+    keys = ["network", "variant", "context", "seed"]
+    weighted = pairs.assign(total=pairs["score"] * pairs["n"]).groupby(keys)[["total", "n"]].sum()
+    merged = scores.merge(weighted.reset_index(), on=keys, suffixes=("", "_pairs"))
+    assert len(merged) == len(scores) == 8  # (lin, tune, baseline, l2) x 2 contexts
+    assert np.allclose(merged["total"] / merged["n_pairs"], merged["score"])
+    orderings = pd.read_parquet(stats / "orderings.parquet")
+    assert len(orderings) == 8 and orderings["kendall_tau"].between(-1, 1).all()
     checkpoints = pd.read_parquet(stats / "checkpoints.parquet")
     on_contexts = checkpoints[checkpoints["dataset"] == "context"]
     assert set(on_contexts["variant"]) == {"lin", "tune"} and on_contexts["n"].eq(2).all()

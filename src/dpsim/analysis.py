@@ -19,6 +19,11 @@ difficulty           (analysis, network, variant, seed, against): Spearman corre
 checkpoints          (network, trained variant, dataset, kind, subset): mean score after the last
                      epoch and at the best validation epoch, their mean difference (best - last)
                      and how many (context, seed) cases each checkpoint wins
+pairs                (network, variant, context, seed, pair of distortions): 2AFC score on the
+                     test triplets of that pair, with the pair's rank positions in the context
+                     (:mod:`dpsim.pairs`)
+orderings            (network, variant, context, seed): the metric's own ordering of the
+                     distortions and its Kendall tau to the context's ranking
 ===================  ===========================================================================
 
 Every table but ``checkpoints`` scores the adapted metrics at one checkpoint,
@@ -43,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dpsim import aggregate, io, stats
+from dpsim import aggregate, io, pairs, stats
 from dpsim.names import CHECKPOINTS, NO_CHECKPOINT, STATS_FILES, UNTRAINED
 
 log = logging.getLogger(__name__)
@@ -129,7 +134,8 @@ def checkpoint_differences(summary: pd.DataFrame) -> pd.DataFrame:
 
 def read_context_items(paths: Sequence[str | Path]) -> pd.DataFrame:
     """Per-item scores on the context test triplets; ``context`` = the context that scored them."""
-    items = aggregate.read_items(paths, columns=[*_ITEM_COLUMNS, "score"], dataset="context")
+    columns = [*_ITEM_COLUMNS, "d0", "d1", "score"]
+    items = aggregate.read_items(paths, columns=columns, dataset="context")
     return aggregate.by_scoring_context(items)
 
 
@@ -279,13 +285,28 @@ def context_difficulty(
 
 
 def compute_stats(
-    items: pd.DataFrame, summary: pd.DataFrame, rankings: pd.DataFrame, settings: StatsSettings
+    items: pd.DataFrame,
+    summary: pd.DataFrame,
+    rankings: pd.DataFrame,
+    settings: StatsSettings,
+    distortions: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Every statistics table of the study, by name (see :data:`STATS_FILES`)."""
+    """Every statistics table of the study, by name (see :data:`STATS_FILES`).
+
+    ``distortions``: the distortion ids of p0 and p1 of every test triplet, for the pairs and
+    orderings tables (empty without them).
+    """
     differences = checkpoint_differences(summary)
     items = at_checkpoint(items, settings.checkpoint)
     summary = at_checkpoint(summary, settings.checkpoint)
     deltas = bapps_deltas(summary, settings.baseline)
+    if distortions is None:
+        pair_table = pd.DataFrame(columns=list(pairs.PAIR_COLUMNS))
+        ordering_table = pd.DataFrame(columns=list(pairs.ORDERING_COLUMNS))
+    else:
+        orders = {row.context: list(row.order) for row in rankings.itertuples()}
+        pair_table = pairs.pair_scores(items, distortions, orders)
+        ordering_table = pairs.implied_orderings(items, distortions, orders)
     return {
         "context_tests": context_tests(items, settings),
         "bapps_deltas": deltas,
@@ -293,6 +314,8 @@ def compute_stats(
         "mixed_models": mixed_models(summary, settings.baseline),
         "difficulty": context_difficulty(summary, rankings, settings.baseline),
         "checkpoints": differences,
+        "pairs": pair_table,
+        "orderings": ordering_table,
     }
 
 
@@ -302,16 +325,27 @@ def write_stats(
     rankings_path: str | Path,
     out_paths: Mapping[str, str | Path],
     settings: StatsSettings,
+    test_pool: str | Path | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Compute every table and write each to ``out_paths[name]`` (Parquet, atomic)."""
+    """Compute every table and write each to ``out_paths[name]`` (Parquet, atomic).
+
+    ``test_pool``: the test draw the context items index (for the pairs and orderings tables).
+    """
     missing = set(STATS_FILES) - set(out_paths)
     if missing:
         raise ValueError(f"no output path for stats tables {sorted(missing)}")
+    distortions = None
+    if test_pool is not None:
+        from dpsim.data.pool import load_pool  # torch: only for the pool's distortion ids
+
+        drawn = load_pool(test_pool)
+        distortions = (drawn.d0, drawn.d1)
     tables = compute_stats(
         read_context_items(eval_paths),
         pd.read_parquet(summary_path),
         pd.read_parquet(rankings_path),
         settings,
+        distortions,
     )
     for name, table in tables.items():
         log.info("%s: %d rows", name, len(table))

@@ -97,6 +97,14 @@ FIGURES: tuple[FigureEntry, ...] = (
         lambda data: _figures().score_vs_rank_distance(data.summary, data.rankings),
     ),
     FigureEntry(
+        "pair_accuracy",
+        "2AFC score per pair of rank positions",
+        "Results",
+        "difficulty",
+        "result_figures",
+        lambda data: _figures().pair_accuracy(data.stats["pairs"]),
+    ),
+    FigureEntry(
         "training_curves",
         "Training curves",
         "Results",

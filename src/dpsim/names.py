@@ -122,6 +122,8 @@ STATS_FILES: tuple[str, ...] = (
     "mixed_models",
     "difficulty",
     "checkpoints",
+    "pairs",
+    "orderings",
 )
 
 #: Columns of the readout study's table (see dpsim.readout).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dpsim.figures.common import no_data, save_figure, styled
 from dpsim.figures.examples import distortion_examples, example_triplets
+from dpsim.figures.pairs import pair_accuracy
 from dpsim.figures.readout import readout_depth, readout_heatmap
 from dpsim.figures.results import (
     bapps_forest,
@@ -26,6 +27,7 @@ __all__ = [
     "distortion_examples",
     "example_triplets",
     "no_data",
+    "pair_accuracy",
     "readout_depth",
     "readout_heatmap",
     "save_figure",

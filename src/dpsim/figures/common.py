@@ -20,6 +20,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.colors import Normalize
 
 from dpsim import io
 
@@ -91,3 +93,22 @@ def palette(names: Sequence[str]) -> dict[str, tuple[float, float, float]]:
 def finite(values: pd.Series | np.ndarray) -> np.ndarray:
     """Boolean mask of the finite entries of a numeric series or array."""
     return np.isfinite(np.asarray(values, dtype=float))
+
+
+def annotated_heatmap(
+    axis: Axes, matrix: pd.DataFrame, norm: Normalize, cmap: str, fmt: str, fontsize: float
+) -> None:
+    """A heatmap of ``matrix`` with each cell's value printed; NaN cells are left blank."""
+    sns.heatmap(
+        matrix,
+        ax=axis,
+        annot=True,
+        fmt=fmt,
+        mask=matrix.isna(),
+        cmap=cmap,
+        norm=norm,
+        cbar=False,
+        linewidths=0.5,
+        annot_kws={"fontsize": fontsize},
+    )
+    axis.grid(False)

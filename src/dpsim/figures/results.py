@@ -20,7 +20,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
@@ -29,6 +28,7 @@ from matplotlib.ticker import MaxNLocator
 
 from dpsim.figures.common import (
     SCORE_2AFC,
+    annotated_heatmap,
     finite,
     network_order,
     no_data,
@@ -329,19 +329,7 @@ def _norm(values: pd.Series) -> Normalize:
 
 def _heatmap(axis: Axes, matrix: pd.DataFrame, norm: Normalize) -> None:
     """One annotated network x variant heatmap; NaN cells are left blank."""
-    sns.heatmap(
-        matrix,
-        ax=axis,
-        annot=True,
-        fmt=".3f",
-        mask=matrix.isna(),
-        cmap=HEATMAP_COLOURS,
-        norm=norm,
-        cbar=False,
-        linewidths=0.5,
-        annot_kws={"fontsize": 7},
-    )
-    axis.grid(False)
+    annotated_heatmap(axis, matrix, norm, HEATMAP_COLOURS, ".3f", 7)
     axis.set(xlabel="variant", ylabel="network")
     axis.tick_params(axis="x", rotation=30)
     axis.tick_params(axis="y", rotation=0)

@@ -87,6 +87,7 @@ def _findings_section(tables: _Tables, config: Mapping[str, Any]) -> html.Sectio
         *findings.bapps_findings(stats["bapps_tests"], margin, alpha),
         *findings.model_findings(stats["mixed_models"], alpha, min(config["grid"]["networks"])),
         *findings.difficulty_findings(stats["difficulty"], alpha),
+        *findings.pair_findings(stats["pairs"], stats["orderings"], config["stats"]["baseline"]),
         *findings.head_findings(tables.training, config["train"]["head"]),
         findings.checkpoint_finding(stats["checkpoints"], config["stats"]["checkpoint"]),
     ]

@@ -10,6 +10,8 @@ import math
 
 import pandas as pd
 
+from dpsim.names import UNTRAINED
+
 
 def format_p(p: float) -> str:
     """A p-value as people write it: 3 significant digits, scientific below 0.001."""
@@ -190,3 +192,50 @@ def checkpoint_finding(checkpoints: pd.DataFrame, chosen: str) -> str:
         f"The statistics score adapted metrics at their {noun}{study}; the {other} checkpoint "
         f"would change the mean context 2AFC score by {changes}."
     )
+
+
+def pair_findings(pairs: pd.DataFrame, orderings: pd.DataFrame, baseline: str) -> list[str]:
+    """Per adapted metric: its score on pairs of adjacent ranks against pairs farthest apart,
+    and how often its implied ordering of the distortions is the context's, beside the
+    untrained ``baseline`` on the same contexts."""
+    if pairs.empty or orderings.empty:
+        return []
+    sentences = []
+    adapted = pairs[pairs["variant"] != baseline]
+    for (network, variant), rows in adapted.groupby(["network", "variant"], sort=True):
+        if variant in UNTRAINED:
+            continue
+        contexts = set(rows["context"])
+        base = pairs[
+            (pairs["network"] == network)
+            & (pairs["variant"] == baseline)
+            & pairs["context"].isin(contexts)
+        ]
+        far = int(rows["gap"].max())
+        mine, theirs = _gap_means(rows, far), _gap_means(base, far)
+        order = _matches(orderings, network, variant, contexts)
+        base_order = _matches(orderings, network, baseline, contexts)
+        sentences.append(
+            f"{variant} ({network}) scores {mine[0]:.3f} on pairs of adjacent ranks and "
+            f"{mine[1]:.3f} on pairs {far} ranks apart ({baseline}: {theirs[0]:.3f} and "
+            f"{theirs[1]:.3f}); its own ordering of the distortions (by mean distance) is the "
+            f"context's ranking in {order[0]} of {len(contexts)} contexts, median Kendall tau "
+            f"{_signed(order[1], 2)} ({baseline}: {base_order[0]}, {_signed(base_order[1], 2)})."
+        )
+    return sentences
+
+
+def _gap_means(rows: pd.DataFrame, far: int) -> tuple[float, float]:
+    means = rows.groupby("gap")["score"].mean()
+    return float(means.get(1, float("nan"))), float(means.get(far, float("nan")))
+
+
+def _matches(
+    orderings: pd.DataFrame, network: str, variant: str, contexts: set
+) -> tuple[int, float]:
+    rows = orderings[
+        (orderings["network"] == network)
+        & (orderings["variant"] == variant)
+        & orderings["context"].isin(contexts)
+    ]
+    return int(rows["matches"].sum()), float(rows["kendall_tau"].median())

@@ -34,6 +34,7 @@ def stats(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JO
         rankings_path=inputs["rankings"],
         out_paths={name: outputs[name] for name in STATS_FILES},
         settings=analysis.StatsSettings.from_config(settings["stats"], settings["seed"]),
+        test_pool=inputs["pool"],
     )
 
 
