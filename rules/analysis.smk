@@ -16,12 +16,31 @@ rule summary:
         "../workflow_scripts/summary.py"
 
 
+rule caps:
+    input:
+        train=train_caches,
+        test="results/cache/{network}/seed{seed}/test_draw0.npz",
+    output:
+        caps="results/caps/{network}/seed{seed}.parquet",
+    params:
+        settings=settings("caps"),
+    log:
+        "logs/analysis/caps_{network}_seed{seed}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../workflow_scripts/caps.py"
+
+
 rule stats:
     input:
         evaluations=trained_eval_files() + untrained_eval_files(),
         summary="results/summary.parquet",
         rankings="results/contexts/rankings.parquet",
         pool="results/pool/test/draw0",
+        caps=cap_files(),
     output:
         **stats_tables(),
     params:

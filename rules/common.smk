@@ -137,6 +137,15 @@ def training_logs():
     return [f"results/metrics/{n}/{v}/{c}/seed{s}/log.parquet" for n, v, c, s in trained_runs()]
 
 
+def cap_files():
+    """The fitted readouts of every grid network and seed (results/stats/caps gathers them)."""
+    return [
+        f"results/caps/{network}/seed{seed}.parquet"
+        for network in GRID["networks"]
+        for seed in GRID["seeds"]
+    ]
+
+
 def stats_tables():
     return {name: f"results/stats/{name}.parquet" for name in STATS_FILES}
 

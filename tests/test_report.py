@@ -147,6 +147,7 @@ def _report_inputs(tmp_path, manifest: dict) -> report.ReportInputs:
         "checkpoints": analysis.checkpoint_differences(everything),
         "pairs": pd.DataFrame(columns=list(pairs.PAIR_COLUMNS)),
         "orderings": pd.DataFrame(columns=list(pairs.ORDERING_COLUMNS)),
+        "caps": pd.DataFrame(columns=list(analysis.CAPS)),
     }
     tables["bapps_tests"] = analysis.bapps_tests(tables["bapps_deltas"], settings)
     paths = {}

@@ -134,6 +134,11 @@ def test_tiny_workflow_writes_the_statistics(tiny_run):
     assert np.allclose(merged["total"] / merged["n_pairs"], merged["score"])
     orderings = pd.read_parquet(stats / "orderings.parquet")
     assert len(orderings) == 8 and orderings["kendall_tau"].between(-1, 1).all()
+    caps = pd.read_parquet(stats / "caps.parquet")
+    assert len(caps) == 2 * 3 and set(caps["weighting"]) == {"unit", "nonnegative", "unconstrained"}
+    unit = caps[caps["weighting"] == "unit"].merge(scores, on=["network", "context", "seed"])
+    unit = unit[unit["variant"] == "baseline"]  # unit weights are the untrained baseline
+    assert len(unit) == 2 and np.allclose(unit["score_x"], unit["score_y"])
     checkpoints = pd.read_parquet(stats / "checkpoints.parquet")
     on_contexts = checkpoints[checkpoints["dataset"] == "context"]
     assert set(on_contexts["variant"]) == {"lin", "tune"} and on_contexts["n"].eq(2).all()

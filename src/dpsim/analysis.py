@@ -24,6 +24,9 @@ pairs                (network, variant, context, seed, pair of distortions): 2AF
                      (:mod:`dpsim.pairs`)
 orderings            (network, variant, context, seed): the metric's own ordering of the
                      distortions and its Kendall tau to the context's ranking
+caps                 (network, seed, context, weighting): the best unit, non-negative and
+                     unconstrained linear readout of the frozen features (:mod:`dpsim.caps`),
+                     fitted on the training triplets, scored on the test triplets
 ===================  ===========================================================================
 
 Every table but ``checkpoints`` scores the adapted metrics at one checkpoint,
@@ -52,6 +55,9 @@ from dpsim import aggregate, io, pairs, stats
 from dpsim.names import CHECKPOINTS, NO_CHECKPOINT, STATS_FILES, UNTRAINED
 
 log = logging.getLogger(__name__)
+
+#: Columns of ``caps`` (see :mod:`dpsim.caps`, which fits them and imports torch).
+CAPS = ("network", "seed", "context", "weighting", "train_score", "score", "n")
 
 RANK_DISTANCES = ("kendall_distance", "footrule")
 _ITEM_COLUMNS = [*aggregate.KEYS, "item"]
@@ -326,10 +332,12 @@ def write_stats(
     out_paths: Mapping[str, str | Path],
     settings: StatsSettings,
     test_pool: str | Path | None = None,
+    caps_paths: Sequence[str | Path] = (),
 ) -> dict[str, pd.DataFrame]:
     """Compute every table and write each to ``out_paths[name]`` (Parquet, atomic).
 
-    ``test_pool``: the test draw the context items index (for the pairs and orderings tables).
+    ``test_pool``: the test draw the context items index (for the pairs and orderings tables);
+    ``caps_paths``: the fitted readouts of every network and seed, gathered as ``caps``.
     """
     missing = set(STATS_FILES) - set(out_paths)
     if missing:
@@ -347,6 +355,8 @@ def write_stats(
         settings,
         distortions,
     )
+    caps = [pd.read_parquet(path) for path in caps_paths]
+    tables["caps"] = pd.concat(caps, ignore_index=True) if caps else pd.DataFrame(columns=CAPS)
     for name, table in tables.items():
         log.info("%s: %d rows", name, len(table))
         io.write_parquet(table, out_paths[name])

@@ -124,6 +124,7 @@ STATS_FILES: tuple[str, ...] = (
     "checkpoints",
     "pairs",
     "orderings",
+    "caps",
 )
 
 #: Columns of the readout study's table (see dpsim.readout).

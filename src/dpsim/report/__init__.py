@@ -88,6 +88,7 @@ def _findings_section(tables: _Tables, config: Mapping[str, Any]) -> html.Sectio
         *findings.model_findings(stats["mixed_models"], alpha, min(config["grid"]["networks"])),
         *findings.difficulty_findings(stats["difficulty"], alpha),
         *findings.pair_findings(stats["pairs"], stats["orderings"], config["stats"]["baseline"]),
+        *findings.cap_findings(stats["caps"], tables.summary),
         *findings.head_findings(tables.training, config["train"]["head"]),
         findings.checkpoint_finding(stats["checkpoints"], config["stats"]["checkpoint"]),
     ]
@@ -189,6 +190,17 @@ def _context_section(inputs: ReportInputs, tables: _Tables) -> html.Section:
             .reset_index()
         )
         parts.append(html.table(share))
+        caps = findings.cap_comparison(tables.stats["caps"], tables.summary)
+        if len(caps):
+            parts.append(
+                html.paragraph(
+                    "What the frozen features allow: the mean test 2AFC score of the best unit, "
+                    "non-negative and unconstrained linear readout of each network's features, "
+                    "fitted per context on its training triplets (results/stats/caps.parquet), "
+                    "beside the adapted variants on the same contexts."
+                )
+                + html.table(caps)
+            )
         columns = ["network", "variant", "context", "seed", "adapted_score", "baseline_score"]
         columns += ["effect", "ci_low", "ci_high", "p", "p_holm", "p_bh", "improved_significant"]
         parts.append(

@@ -239,3 +239,42 @@ def _matches(
         & orderings["context"].isin(contexts)
     ]
     return int(rows["matches"].sum()), float(rows["kendall_tau"].median())
+
+
+def cap_comparison(caps: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    """Per (network, seed): the mean test 2AFC of each fitted readout over the contexts, and of
+    each adapted variant over the same contexts (``summary`` at the statistics' checkpoint)."""
+    if caps.empty:
+        return pd.DataFrame()
+    keys = ["network", "seed"]
+    wide = caps.pivot_table(index=keys, columns="weighting", values="score", aggfunc="mean")
+    wide.columns = [f"{name} cap" for name in wide.columns]
+    rows = summary[(summary["dataset"] == "context") & ~summary["variant"].isin(UNTRAINED)]
+    for variant, group in rows.groupby("variant", sort=True):
+        wide[variant] = group.groupby(keys)["score"].mean()
+    counts = caps.groupby(keys)["context"].nunique().rename("contexts")
+    return wide.join(counts).reset_index()
+
+
+def cap_findings(caps: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+    """Whether lin falls short of what its metric form allows on these features, or the form
+    itself is the limit (:mod:`dpsim.caps`)."""
+    table = cap_comparison(caps, summary)
+    if table.empty or "lin" not in table or "nonnegative cap" not in table:
+        return []
+    sentences = []
+    for row in table.to_dict("records"):
+        lin, cap = row["lin"], row["nonnegative cap"]
+        verdict = (
+            "the metric form, not the trainer, is what limits lin here"
+            if lin >= cap - 0.02
+            else f"lin stays {cap - lin:.3f} below what its form allows: the trainer falls short"
+        )
+        sentences.append(
+            f"On {row['network']}'s frozen features (seed {row['seed']}) the best linear "
+            f"readouts of the {row['contexts']} contexts, fitted on their training triplets, "
+            f"reach a mean test 2AFC of {row['unit cap']:.3f} with unit weights, {cap:.3f} with "
+            f"non-negative channel weights (lin's form) and {row['unconstrained cap']:.3f} with "
+            f"unconstrained ones; lin reaches {lin:.3f}: {verdict}."
+        )
+    return sentences

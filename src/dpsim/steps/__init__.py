@@ -13,7 +13,7 @@ module             rules
 ``contexts``       rankings, pool_draw, distortion_examples
 ``adapt``          pool_statistics, adapt_lin_all_contexts, adapt_direct
 ``evaluate``       evaluation_statistics, evaluate_lin, evaluate_trained, evaluate_untrained
-``analysis``       summary, stats, result_figures
+``analysis``       summary, caps, stats, result_figures
 ``readout``        mos_fixture, readout, readout_summary, readout_figures
 ``report``         report
 =================  ======================================================================
@@ -46,7 +46,7 @@ MODULES: dict[str, str] = {
         ["evaluation_statistics", "evaluate_lin", "evaluate_trained", "evaluate_untrained"],
         "evaluate",
     ),
-    **dict.fromkeys(["summary", "stats", "result_figures"], "analysis"),
+    **dict.fromkeys(["summary", "caps", "stats", "result_figures"], "analysis"),
     **dict.fromkeys(["mos_fixture", "readout", "readout_summary", "readout_figures"], "readout"),
     "report": "report",
 }

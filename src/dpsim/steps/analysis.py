@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpsim import aggregate, analysis, contexts
+from dpsim import aggregate, analysis, contexts, feature_cache, io
+from dpsim import caps as readouts
 from dpsim.contexts import Context
 from dpsim.data.pool import Pool, load_pool
 from dpsim.figure_registry import draw_figures
@@ -25,6 +26,22 @@ def summary(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_
     aggregate.write_summary(inputs["evaluations"], outputs["summary"])
 
 
+def caps(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JOB) -> None:
+    """The best unit, non-negative and unconstrained linear readouts of a network's frozen
+    features, fitted per context on the training draws' statistics (``inputs["train"]``) and
+    scored on the test draw's (``inputs["test"]``): ``outputs["caps"]`` (:mod:`dpsim.caps`)."""
+    job.start()
+    cell = settings["job"]
+    table = readouts.cap_table(
+        [feature_cache.read_cache(path) for path in inputs["train"]],
+        feature_cache.read_cache(inputs["test"]),
+        contexts.contexts_from_records(settings["contexts"]),
+        network=cell["network"],
+        seed=cell["seed"],
+    )
+    io.write_parquet(table, outputs["caps"])
+
+
 def stats(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JOB) -> None:
     """The study's statistics: one table per name of :data:`~dpsim.names.STATS_FILES`."""
     job.start()
@@ -35,6 +52,7 @@ def stats(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JO
         out_paths={name: outputs[name] for name in STATS_FILES},
         settings=analysis.StatsSettings.from_config(settings["stats"], settings["seed"]),
         test_pool=inputs["pool"],
+        caps_paths=inputs["caps"],
     )
 
 

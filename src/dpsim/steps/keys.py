@@ -188,6 +188,10 @@ def evaluate_untrained(config: Config, wildcards: Wildcards) -> dict[str, Any]:
 # ---------------------------------------------------------------- rules/analysis.smk
 
 
+def caps(config: Config, wildcards: Wildcards) -> dict[str, Any]:
+    return plain({"job": _job(wildcards, "network", "seed"), "contexts": _contexts(config)})
+
+
 def stats(config: Config, wildcards: Wildcards) -> dict[str, Any]:
     return pick(config, "stats", "seed")
 
@@ -245,6 +249,7 @@ RULES: dict[str, Callable[[Config, Wildcards], dict[str, Any]]] = {
         evaluate_lin,
         evaluate_trained,
         evaluate_untrained,
+        caps,
         stats,
         result_figures,
         mos_fixture,
