@@ -11,11 +11,15 @@ triplets' cached statistics, the best readout of three forms and scores it on th
 - ``unconstrained``: one real weight per channel, a linear probe that need not be a distance.
 
 A fit is a logistic regression of the label (p1 is the closer image) on ``(s0 - s1) . w``:
-full-batch Adam for :data:`STEPS` steps at :data:`LR` with an L2 penalty :data:`L2` on ``w``,
-from the unit weighting, projected onto ``w >= 0`` after every step for ``nonnegative``. All
-contexts of a network are fitted together (one weight row each). The result is a measured
-upper reference for lin, not a bound: a better optimiser could find slightly more, and the test
-score of a fit can fall below its training score.
+full-batch Adam for :data:`STEPS` steps at :data:`LR` with an L2 penalty :data:`L2`, projected
+onto ``w >= 0`` after every step for ``nonnegative``. Each channel's difference is first divided
+by its standard deviation over the training triplets (a positive scale, so ``w >= 0`` means the
+same), which makes the penalty small for every channel alike and the fit converge in those
+steps: unscaled, the statistics are so small that the same penalty held the weights back
+(measured on the demo's alexnet: non-negative cap 0.565 unscaled, 0.629 scaled, 0.629 after
+1,000 steps). All contexts of a network are fitted together (one weight row each). The result
+is a measured reference for lin, not a bound: another objective could find slightly more, and
+the test score of a fit can fall below its training score.
 """
 
 from __future__ import annotations
@@ -43,10 +47,11 @@ def fit_weights(
     """Weights ``(K, C)`` of the best logistic readout of ``x = s0 - s1`` ``(N, C)`` for each of
     the ``K`` label columns of ``labels`` ``(N, K)`` (1: p1 is the closer image)."""
     torch.manual_seed(seed)
-    features = torch.from_numpy(np.asarray(x, dtype=np.float32))
+    scale = np.asarray(x, dtype=np.float64).std(axis=0) + 1e-12
+    features = torch.from_numpy((np.asarray(x) / scale).astype(np.float32))
     target = torch.from_numpy(np.asarray(labels, dtype=np.float32))
     width = features.shape[1]
-    weights = torch.full((target.shape[1], width), 1.0, requires_grad=True)
+    weights = torch.full((target.shape[1], width), width**-0.5, requires_grad=True)
     optimizer = torch.optim.Adam([weights], lr=LR)
     for _ in range(STEPS):
         logits = features @ weights.T
@@ -58,7 +63,7 @@ def fit_weights(
         if nonnegative:
             with torch.no_grad():
                 weights.clamp_(min=0.0)
-    return weights.detach().double().numpy()
+    return weights.detach().double().numpy() / scale
 
 
 def _labels(chosen: list[Context], ids0: np.ndarray, ids1: np.ndarray) -> np.ndarray:

@@ -65,8 +65,8 @@ def _weights(grid: Mapping[str, Any]) -> tuple[str, str | None]:
         return (
             "RANDOM initialisation (seeded per grid seed), not ImageNet-pretrained",
             "backbones are randomly initialised, not ImageNet-pretrained: on such features even "
-            "the best non-negative channel weighting (lin's form) ranks contexts little better "
-            "than chance (the findings compare lin with that cap)",
+            "the best non-negative channel weighting (lin's form) ranks the contexts only a "
+            "little above chance (the findings compare lin with that cap)",
         )
     if weights == "imagenet":
         return "ImageNet-pretrained (torchvision IMAGENET1K_V1)", None
