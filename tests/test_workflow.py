@@ -222,8 +222,8 @@ def _changed(config: dict, path: str, value) -> dict:
 
 
 def _cell_jobs(network: str, seed: int) -> set[tuple[str, tuple[str, ...]]]:
-    """Every job of one (network, seed) of the tiny grid: cache, lin, tune on both contexts,
-    their evaluations and the untrained baseline's."""
+    """Every job of one (network, seed) of the tiny grid: caches, lin, tune on both contexts,
+    their evaluations, the untrained baseline's and the caps."""
     net, at = f"network={network}", f"seed={seed}"
     return {
         ("pool_statistics", (net, at)),
@@ -231,6 +231,7 @@ def _cell_jobs(network: str, seed: int) -> set[tuple[str, tuple[str, ...]]]:
         *(("adapt_direct", (net, "variant=tune", f"context={c}", at)) for c in ("c000", "c001")),
         ("evaluation_statistics", (net, at)),
         ("evaluate_lin", (net, at)),
+        ("caps", (net, at)),
         ("evaluate_trained", (net, "variant=tune", at)),
         ("evaluate_untrained", (net, "untrained=baseline", at)),
     }
@@ -255,6 +256,7 @@ RERUN_SETS = {
             ("adapt_direct", ("network=alexnet", "variant=tune", "context=c002", "seed=0")),
             ("adapt_lin_all_contexts", ("network=alexnet", "seed=0")),
             ("evaluate_lin", ("network=alexnet", "seed=0")),
+            ("caps", ("network=alexnet", "seed=0")),
             ("evaluate_trained", ("network=alexnet", "variant=tune", "seed=0")),
             ("evaluate_untrained", ("network=alexnet", "untrained=baseline", "seed=0")),
             ("evaluate_untrained", ("network=pixel", "untrained=l2", "seed=0")),
