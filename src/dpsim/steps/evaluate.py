@@ -63,7 +63,8 @@ def evaluate_lin(settings: Settings, inputs: Files, outputs: Files, *, job: Job 
                 evaluate_linear(weights, test=test, bapps=bapps, contexts=scored, identity=identity)
             )
         io.write_parquet(pd.concat(tables, ignore_index=True), out_path)
-    log.info("%s lin seed %d: %d contexts scored", cell["network"], cell["seed"], len(known))
+    scored_count = len(settings["contexts"])
+    log.info("%s lin seed %d: %d contexts scored", cell["network"], cell["seed"], scored_count)
 
 
 def _check_same_backbone(metric: dict, cached: dict, checkpoint: str, cache: str) -> None:
