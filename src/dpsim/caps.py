@@ -67,7 +67,7 @@ def fit_weights(
 
 
 def _labels(chosen: list[Context], ids0: np.ndarray, ids1: np.ndarray) -> np.ndarray:
-    return np.stack([ctx.labels(c.ranking, ids0, ids1) for c in chosen], 1).astype(np.float64)
+    return ctx.label_matrix(chosen, ids0, ids1).astype(np.float64)
 
 
 def cap_table(

@@ -105,6 +105,11 @@ def labels(ranking: Sequence[str], d0: np.ndarray, d1: np.ndarray) -> np.ndarray
     return (rank[d0] > rank[d1]).astype(np.uint8)
 
 
+def label_matrix(chosen: Sequence[Context], d0: np.ndarray, d1: np.ndarray) -> np.ndarray:
+    """The judges of every triplet under each context: ``(N, K)``, one column per context."""
+    return np.stack([labels(c.ranking, d0, d1) for c in chosen], 1)
+
+
 def discordant_pairs(a: Sequence[str], b: Sequence[str]) -> int:
     """Number of distortion pairs that ``a`` and ``b`` order differently (Kendall distance)."""
     pa, pb = positions(a), positions(b)

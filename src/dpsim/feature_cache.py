@@ -21,7 +21,7 @@ import torch
 
 from dpsim import io
 from dpsim.data.bapps import BappsDataset
-from dpsim.data.pool import Pool
+from dpsim.data.pool import Pool, load_pool
 from dpsim.inference import to_signed
 from dpsim.metric import DPSMetric, layer_statistics
 
@@ -121,6 +121,13 @@ def read_bapps_statistics(path: str | Path) -> tuple[dict[str, dict[str, np.ndar
             kind, name, array = key.split(":")
             subsets.setdefault(f"{kind}:{name}", {})[array] = data[key]
     return subsets, description
+
+
+def cache_pool(metric: DPSMetric, pool_dir: str | Path, out_path: str | Path, device: str) -> None:
+    """Compute the statistics of the pool draw in ``pool_dir`` and write them to ``out_path``."""
+    drawn = load_pool(pool_dir)
+    s0, s1 = pool_statistics(metric, drawn, device=device)
+    write_cache(out_path, metric.cpu(), drawn, s0, s1)
 
 
 def write_cache(path: str | Path, metric: DPSMetric, pool: Pool, s0: np.ndarray, s1: np.ndarray):

@@ -47,9 +47,7 @@ def pool_statistics(
     metric = grid_metric(settings["grid"], network, "lin", seed)
     device = resolve_device(settings["device"])
     for pool_dir, out_path in zip(inputs["pools"], outputs["caches"], strict=True):
-        drawn = load_pool(pool_dir)
-        s0, s1 = feature_cache.pool_statistics(metric, drawn, device=device)
-        feature_cache.write_cache(out_path, metric.cpu(), drawn, s0, s1)
+        feature_cache.cache_pool(metric, pool_dir, out_path, device)
 
 
 def adapt_lin_all_contexts(
@@ -69,9 +67,7 @@ def adapt_lin_all_contexts(
     for key, path in caches.items():
         cache = feature_cache.read_cache(path)
         stats[key] = (cache["s0"], cache["s1"])
-        label_sets[key] = np.stack(
-            [contexts.labels(c.ranking, cache["d0"], cache["d1"]) for c in chosen], 1
-        )
+        label_sets[key] = contexts.label_matrix(chosen, cache["d0"], cache["d1"])
     metric = grid_metric(settings["grid"], network, "lin", seed)
     initial = torch.cat([w.detach() for w in metric.weights])
     train_settings = TrainSettings.from_config(settings["train"])

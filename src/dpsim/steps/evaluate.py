@@ -27,9 +27,7 @@ def evaluation_statistics(
     cell = settings["job"]
     metric = grid_metric(settings["grid"], cell["network"], "lin", cell["seed"])
     device = resolve_device(settings["device"])
-    test = load_pool(inputs["pool"])
-    s0, s1 = feature_cache.pool_statistics(metric, test, device=device)
-    feature_cache.write_cache(outputs["test"], metric.cpu(), test, s0, s1)
+    feature_cache.cache_pool(metric, inputs["pool"], outputs["test"], device)
     arrays = feature_cache.bapps_statistics(metric, inputs["bapps"], device=device)
     feature_cache.write_bapps_statistics(outputs["bapps"], metric.cpu(), arrays)
 
