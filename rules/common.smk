@@ -1,7 +1,9 @@
 # Config validation (before any job runs), wildcard constraints, job settings, target lists.
 from pathlib import Path
 
+import dpsim.cluster
 import dpsim.config
+import dpsim.preflight
 from dpsim.contexts import contexts_from_config
 from dpsim.figure_registry import figures_of, report_input, svg_output
 from dpsim.names import BACKBONE_TRAINED, NETWORK_BASELINES, SPLITS, STATS_FILES, UNTRAINED
@@ -13,6 +15,40 @@ config.update(
         config, source="workflow config (config/config.yaml merged with --configfile / --config)"
     )
 )
+
+# Files and folders the config names are checked now (dry runs too), not when the job that reads
+# them starts, possibly after a download.
+if workflow.is_main_process:
+    dpsim.preflight.raise_on_failure(dpsim.preflight.startup_checks(config))
+
+
+onstart:
+    # Before the first job, once the executor is known. Jobs run here: the GPU must be here too
+    # (on a cluster each GPU job checks its own node as it starts). SLURM accepts jobs no node
+    # can run and leaves them pending forever: fail at once instead.
+    if workflow.local_exec:
+        dpsim.preflight.raise_on_failure([dpsim.preflight.check_gpu(config["device"])])
+    elif workflow.executor_plugin.name == "slurm":
+        nodes = dpsim.cluster.read_nodes()
+        if nodes is not None:
+            dpsim.cluster.raise_on_misfits(slurm_requests(), nodes)
+
+
+def slurm_requests():
+    """What each job or group job this run submits asks SLURM for (one entry per rule/group)."""
+    requests = {}
+    for job in workflow.dag.needrun_jobs():
+        group = workflow.dag.get_job_group(job)
+        if group is not None:
+            what = f"group {job.group} ({len(group.jobs)} jobs)"
+            unit, threads = group, int(group.resources.get("_cores", 1))
+        elif workflow.is_local(job.rule):
+            continue
+        else:
+            what, unit, threads = f"rule {job.rule.name}", job, job.threads
+        resources = dict(unit.resources.items())
+        requests[what] = dpsim.cluster.request_of(what, resources, threads)
+    return list(requests.values())
 
 
 CONTEXTS = [c.name for c in contexts_from_config(config["contexts"])]

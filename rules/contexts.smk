@@ -29,6 +29,7 @@ rule pool_draw:
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=GPU_JOBS,  # the distortions run on the device
     script:
         "../workflow_scripts/pool_draw.py"
 

@@ -5,7 +5,9 @@
 #                                      and wait until a real `srun true` succeeds
 #   scripts/slurm_cluster.sh stop      stop the daemons
 # Facts it relies on (measured here, see SLURM.md of the shared notes): no slurmdbd, so
-# accounting is off and finished jobs must stay visible to squeue (MinJobAge=300).
+# accounting is off and finished jobs must stay visible to squeue (MinJobAge=300). The node has
+# FAKE_GPUS fake GPUs (character devices /dev/fakegpuN, like /dev/null) so that jobs asking for
+# gpu=1 schedule and receive CUDA_VISIBLE_DEVICES, as on a GPU cluster; nothing runs on them.
 set -euo pipefail
 
 install() {
@@ -15,10 +17,21 @@ install() {
     fi
 }
 
+FAKE_GPUS=${FAKE_GPUS:-2}
+
+fake_gpus() {
+    local last=$((FAKE_GPUS - 1))
+    for i in $(seq 0 "$last"); do
+        [ -c "/dev/fakegpu$i" ] || mknod "/dev/fakegpu$i" c 1 3
+    done
+    echo "Name=gpu File=/dev/fakegpu[0-$last]" > /etc/slurm/gres.conf
+}
+
 write_config() {
     local node
     node=$(slurmd -C | head -1 | sed 's/ UpTime.*//')
     mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm
+    fake_gpus
     cat > /etc/slurm/slurm.conf <<CONF
 ClusterName=dpsim
 SlurmctldHost=$(hostname -s)
@@ -33,6 +46,7 @@ SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 MailProg=/bin/true
+GresTypes=gpu
 MinJobAge=300
 ReturnToService=2
 DefMemPerCPU=1000
@@ -42,7 +56,7 @@ SlurmctldPidFile=/run/slurmctld.pid
 SlurmdPidFile=/run/slurmd.pid
 SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=/var/log/slurm/slurmd.log
-$node State=UNKNOWN
+$node Gres=gpu:$FAKE_GPUS State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
 }

@@ -202,3 +202,37 @@ def test_the_sync_term_takes_a_mode_or_a_number_of_epochs():
             f"train.sync: expected one of below_chance, off; or an integer >= 1; got {bad!r}"
             in str(raised.value)
         )
+
+
+# ---------------------------------------------------------------- mistakes caught at start-up
+
+
+@pytest.mark.parametrize("section", ["train", "grid.direct"])
+def test_zero_epochs_are_refused_before_any_job(section):
+    zero = {"epochs_constant": 0, "epochs_decay": 0}
+    config = {"train": zero} if section == "train" else {"grid": {"direct": zero}}
+    message = _error(config)
+    assert f"{section}.epochs_constant + {section}.epochs_decay" in message
+    assert "at least one epoch, got 0 + 0" in message
+
+
+def test_one_epoch_of_either_kind_is_enough():
+    validate_config({"train": {"epochs_constant": 0, "epochs_decay": 1}})
+    validate_config({"grid": {"direct": {"epochs_constant": 1, "epochs_decay": 0}}})
+    # tune / scratch are not in the grid: their epochs are not used, so not checked
+    no_direct = {"variants": ["lin"], "direct": {"epochs_constant": 0, "epochs_decay": 0}}
+    validate_config({"grid": no_direct})
+
+
+def test_rankings_given_to_the_generator_are_an_error_not_ignored():
+    ranking = ["rotate", "translate", "darken", "color", "blur", "zoom_in"]
+    message = _error({"contexts": {"rankings": [ranking]}})
+    assert "contexts.rankings: given, but contexts.source is 'generator'" in message
+    assert "set contexts.source: list" in message
+    validate_config({"contexts": {"source": "list", "rankings": [ranking]}})
+
+
+def test_device_error_lists_the_allowed_values_not_a_regex():
+    message = _error({"device": "gpu"})
+    assert "device: 'gpu' is not allowed; use auto, cpu, cuda or cuda:N" in message
+    assert "^(" not in message

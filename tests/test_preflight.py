@@ -373,3 +373,36 @@ def test_paper_config_fails_fast_offline(repo, tmp_path, monkeypatch):
     with pytest.raises(PreflightError) as caught:
         raise_on_failure(checks)
     assert "place the weights file at" in str(caught.value) and "bapps.source" in str(caught.value)
+
+
+# ----------------------------------------------------------------------------- start-up
+
+
+def test_startup_checks_name_every_missing_file_and_folder(tmp_path, no_network):
+    config = _config(
+        grid={"weights": "weights/mine.pt"},
+        bapps={"source": "local", "path": "bapps"},
+        images={"source": "folder", "folder": {"path": "photos"}},
+        mos={"sets": [{"format": "csv", "path": "mos/scores.csv"}]},
+    )
+    failed = {c.name: c.message for c in preflight.startup_checks(config, tmp_path) if c.failed}
+    assert f"grid.weights: {tmp_path / 'weights/mine.pt'} does not exist" in failed["weights"]
+    assert f"bapps.path: {tmp_path / 'bapps'} holds neither 2afc/ nor jnd/" in failed["bapps"]
+    assert "point bapps.path at the folder" in failed["bapps"]
+    assert f"images.folder.path: {tmp_path / 'photos'} is no folder" in failed["images"]
+    assert "mos.sets[0].path" in failed["mos 0"] and "does not exist" in failed["mos 0"]
+
+
+def test_startup_checks_pass_on_the_offline_default_and_never_probe_hosts(repo, no_network):
+    config = load_config(repo / "config" / "config.yaml")
+    assert not [c for c in preflight.startup_checks(config, repo) if c.failed]
+    paper = load_config(repo / "config" / "paper.yaml")  # downloads: left to their own jobs
+    assert not [c for c in preflight.startup_checks(paper, repo) if c.failed]
+
+
+def test_startup_checks_the_gpu_only_when_asked(monkeypatch, tmp_path, no_network):
+    _fake_cuda(monkeypatch, 0)
+    config = _config(device="cuda")
+    assert "gpu" not in {c.name for c in preflight.startup_checks(config, tmp_path)}
+    (gpu,) = [c for c in preflight.startup_checks(config, tmp_path, gpu=True) if c.name == "gpu"]
+    assert gpu.failed and "CUDA is not available" in gpu.message

@@ -410,3 +410,21 @@ def test_tune_trains_on_the_direct_limits_and_lin_ignores_them(workspace, monkey
     assert [source.count(key) for key in (0, 1, "val")] == [8, 8, 6]  # of 32, 32 and 24
     log = pd.read_parquet(outputs["log"])
     assert log["epoch"].tolist() == [0, 1, 2]  # 2 + 1 epochs instead of train's 1 + 1
+
+
+def test_a_job_reading_device_cuda_fails_at_its_start_without_a_gpu(tmp_path, monkeypatch):
+    """On a cluster the submit host cannot check the GPU: the job checks its node as it starts."""
+    from dpsim.steps.job import DeviceUnavailableError, Job
+
+    monkeypatch.delenv("DPSIM_DEVICE", raising=False)
+    monkeypatch.setenv("SLURMD_NODENAME", "node07")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr("dpsim.runtime.start_job", lambda *args, **kwargs: None)
+    job = Job(log=str(tmp_path / "job.log"), rule="pool_statistics", device="cuda")
+    with pytest.raises(DeviceUnavailableError) as caught:
+        job.start()
+    message = str(caught.value)
+    assert message.startswith("rule pool_statistics on node07: device: cuda is requested")
+    assert "set device: auto or cpu" in message
+    Job(log=str(tmp_path / "job.log"), rule="pool_statistics", device="auto").start()
+    Job(log=str(tmp_path / "job.log"), rule="rankings").start()  # reads no device: no check

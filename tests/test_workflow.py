@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from local_http import LocalHTTPServer
 
@@ -390,3 +391,71 @@ def test_paper_config_dry_run_lists_the_full_grid(tmp_path, repo):
     assert counts["evaluation_statistics"] == "5" and counts["evaluate_lin"] == "5"
     assert counts["evaluate_untrained"] == "12"  # (baseline, cosine) x 5 networks + L2 + SSIM
     assert counts["pool_draw"] == "12" and counts["bapps_download"] == "1"
+
+
+# ---------------------------------------------------------------- start-up checks, GPU requests
+
+
+def _job_resources(output: str) -> dict[str, str]:
+    """rule -> the resources line of its jobs in a dry run's output (the same for every job)."""
+    found = {}
+    for rule, body in re.findall(r"^(?:local)?rule (\w+):\n((?:    .*\n?)*)", output, re.M):
+        line = re.search(r"^    resources: (.*)$", body, re.M)
+        found[rule] = line[1] if line else ""
+    return found
+
+
+def test_every_job_that_uses_the_device_asks_for_a_gpu(tmp_path, repo):
+    """With device: cuda, a rule whose job reads `device` declares gpu=1; no other rule does."""
+    from dpsim.steps import keys
+
+    config = _config(tmp_path, repo, device="cuda")
+    run = snakemake(repo, tmp_path, "-n", "--configfile", str(config), "--forceall")
+    assert run.returncode == 0, run.stderr[-3000:]
+    resources = _job_resources(run.stdout)
+    assert {"pool_draw", "adapt_direct", "evaluation_statistics", "readout"} <= set(resources)
+    validated = dpsim_config(config)
+    wildcards = {"split": "train", "draw": "0", "network": "alexnet", "seed": "0"}
+    wildcards |= {
+        "variant": "tune",
+        "context": "c000",
+        "untrained": "baseline",
+        "weights": "random",
+    }
+    del resources["all"]  # the target list runs nothing
+    assert "gpu=1" not in resources.pop("report")  # shows the whole config, computes nothing
+    for rule, line in resources.items():
+        # rules without settings (summary, the readout summary and figures) read no config
+        reads_device = rule in keys.RULES and "device" in keys.settings(rule, validated, wildcards)
+        assert ("gpu=1" in line) == reads_device, f"{rule}: reads device {reads_device}: {line}"
+
+
+def dpsim_config(path: Path) -> dict:
+    from dpsim.config import load_config
+
+    return load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"grid": {"networks": ["alexnet"], "weights": "missing.pt"}}, "grid.weights:"),
+        ({"bapps": {"source": "local", "path": "no/bapps"}}, "bapps.path:"),
+        ({"images": {"source": "folder", "folder": {"path": "no/photos"}}}, "images.folder.path:"),
+    ],
+)
+def test_a_missing_file_stops_the_run_before_any_job(tmp_path, repo, changes, expected):
+    config = _config(tmp_path, repo, **changes)
+    run = snakemake(repo, tmp_path, "--configfile", str(config), "--cores", "1")
+    assert run.returncode != 0
+    assert "preflight check" in run.stderr and expected in run.stderr, run.stderr[-2000:]
+    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_device_cuda_without_a_gpu_stops_a_local_run_before_any_job(tmp_path, repo):
+    config = _config(tmp_path, repo, device="cuda")
+    run = snakemake(repo, tmp_path, "--configfile", str(config), "--cores", "1")
+    assert run.returncode != 0
+    assert "device: cuda is requested but CUDA is not available here" in run.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()

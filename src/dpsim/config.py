@@ -20,6 +20,7 @@ import yaml
 
 from dpsim.contexts import check_ranking
 from dpsim.names import CLASSIFICATION_NETWORKS, STUDY_NETWORKS
+from dpsim.presets import PRESETS
 from dpsim.registry import describe_choice, suggest
 from dpsim.taps import readout_taps, resolve_taps
 
@@ -121,6 +122,8 @@ def _describe(error: jsonschema.ValidationError, schema: dict) -> str:
     if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         sign = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
         return f"{path}: must be {sign[kind]} {error.validator_value}, got {value!r}"
+    if kind == "pattern" and "x-allowed" in error.schema:
+        return f"{path}: {value!r} is not allowed; use {error.schema['x-allowed']}"
     if kind == "anyOf":
         choices = "; or ".join(_alternative(option) for option in error.validator_value)
         return f"{path}: expected {choices}; got {value!r}"
@@ -162,7 +165,8 @@ def _semantic_problems(config: dict) -> Iterator[str]:
     schema) is skipped, so every independent problem is still reported in the same error.
     """
     checks = (_ranking_problems, _network_problems, _image_problems, _bapps_problems)
-    for check in (*checks, _stats_problems, _readout_problems, _mos_problems):
+    more = (_training_problems, _stats_problems, _readout_problems, _mos_problems)
+    for check in (*checks, *more):
         try:
             yield from list(check(config))
         except (KeyError, TypeError, AttributeError):
@@ -178,6 +182,11 @@ def _ranking_problems(config: dict) -> Iterator[str]:
             yield str(error)
     if contexts["source"] == "list" and not contexts["rankings"]:
         yield "contexts.rankings: contexts.source is 'list' but the list is empty"
+    if contexts["source"] == "generator" and contexts["rankings"]:
+        yield (
+            "contexts.rankings: given, but contexts.source is 'generator', which ignores it; set "
+            "contexts.source: list to use these rankings, or remove contexts.rankings"
+        )
     if contexts["source"] == "generator" and contexts["distinct"] and contexts["count"] > 720:
         yield f"contexts.count: only 720 distinct rankings exist, asked for {contexts['count']}"
 
@@ -213,6 +222,33 @@ def _bapps_problems(config: dict) -> Iterator[str]:
     bapps = config["bapps"]
     if bapps["source"] == "local" and not bapps["path"]:
         yield "bapps.path: bapps.source is 'local' but no path is given (the folder holding 2afc/)"
+
+
+def _training_problems(config: dict) -> Iterator[str]:
+    """Training needs at least one epoch: for lin (``train``) and for tune / scratch."""
+    train = config["train"]
+    preset = PRESETS[train["preset"]]
+    epochs = {
+        key: preset[key] if train[key] is None else train[key]
+        for key in ("epochs_constant", "epochs_decay")
+    }
+    if sum(epochs.values()) < 1:
+        yield (
+            "train.epochs_constant + train.epochs_decay: training needs at least one epoch, got "
+            f"{epochs['epochs_constant']} + {epochs['epochs_decay']}; set either to 1 or more "
+            "(null takes the preset's 5 + 5)"
+        )
+        return
+    if "tune" not in config["grid"]["variants"] and "scratch" not in config["grid"]["variants"]:
+        return
+    direct = config["grid"]["direct"]
+    chosen = {k: epochs[k] if direct[k] is None else direct[k] for k in epochs}
+    if sum(chosen.values()) < 1:
+        yield (
+            "grid.direct.epochs_constant + grid.direct.epochs_decay: tune / scratch need at least "
+            f"one epoch, got {chosen['epochs_constant']} + {chosen['epochs_decay']}; set either "
+            "to 1 or more (null takes train's)"
+        )
 
 
 def _stats_problems(config: dict) -> Iterator[str]:

@@ -43,6 +43,7 @@ __all__ = [
     "probe_hosts",
     "raise_on_failure",
     "run_preflight",
+    "startup_checks",
 ]
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,49 @@ def run_preflight(
     checks += check_disk(disk_needs(config, workdir))
     for check in checks:  # the caller reports failures (raise_on_failure, the CLI)
         log.info("%s %s: %s", "failed" if check.failed else "ok", check.name, check.message)
+    return checks
+
+
+def startup_checks(
+    config: dict[str, Any], workdir: str | Path = ".", gpu: bool = False
+) -> list[Check]:
+    """The checks the workflow makes when it starts, before any job: what is on disk already.
+
+    Files and folders the config names (a state-dict file, ``bapps.path``, an image folder,
+    MOS sets, a dataset that must not be downloaded) are checked; hosts are not probed and
+    disk space is not estimated, so this takes milliseconds (``dpsim preflight`` does both).
+    ``gpu``: also check that a requested CUDA device exists, for a run whose jobs run on this
+    machine; a cluster's submit host usually has no GPU, so there each GPU job checks its own
+    at its start instead.
+    """
+    workdir = Path(workdir)
+    needs = [
+        *_bapps_needs(config["bapps"], workdir),
+        *_weights_needs(config["grid"], workdir),
+        *_readout_weights_needs(config, workdir),
+        *_images_needs(config["images"], workdir),
+    ]
+    checks = [need for need in needs if isinstance(need, Check)]  # downloads: their own jobs
+    checks += _mos_checks(config, workdir)
+    if gpu:
+        checks.append(check_gpu(config["device"]))
+    return checks
+
+
+def _mos_checks(config: dict[str, Any], workdir: Path) -> list[Check]:
+    """Each MOS set's file or folder (read by the readout study only)."""
+    if not config["readout"]["networks"]:
+        return []
+    checks = []
+    for index, entry in enumerate(config["mos"]["sets"]):
+        if entry["format"] == "fixture":
+            continue
+        path = _under(workdir, entry["path"])
+        found = path.exists()
+        message = f"mos.sets[{index}].path: {path} " + (
+            "exists" if found else "does not exist; give the CSV file or the dataset's folder"
+        )
+        checks.append(Check(f"mos {index}", found, message))
     return checks
 
 

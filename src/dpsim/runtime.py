@@ -76,6 +76,8 @@ def start_job(log_file: str | Path, threads: int = 1, gpus: int = 0, label: str 
     configure_threads(threads)
     slurm_job = os.environ.get("SLURM_JOB_ID")
     where = f", SLURM job {slurm_job}" if slurm_job else ""
+    if slurm_job and "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPUs SLURM assigned
+        where += f", CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}"
     log.info("job started: pid %d, %d thread(s)%s", os.getpid(), threads, where)
     if gpus and not slurm_job:
         slot = _held_for_the_process.enter_context(assign_gpu(GPU_SLOTS_DIR, label=label))

@@ -46,29 +46,11 @@ from dpsim import io, scoring
 from dpsim.head import RankingHeads, head_2afc
 from dpsim.inference import autocast, signed
 from dpsim.metric import DPSMetric
+from dpsim.presets import PRESETS
 from dpsim.seeding import seed_sequence
 
 log = logging.getLogger(__name__)
 
-#: Hyper-parameters of the adaptation study (default) and of LPIPS (PROTOCOL §6).
-PRESETS: dict[str, dict[str, float | int]] = {
-    "study": {
-        "lr": 1e-3,
-        "beta1": 0.5,
-        "beta2": 0.999,
-        "batch_size": 1024,
-        "epochs_constant": 5,
-        "epochs_decay": 5,
-    },
-    "lpips": {
-        "lr": 1e-4,
-        "beta1": 0.5,
-        "beta2": 0.999,
-        "batch_size": 50,
-        "epochs_constant": 5,
-        "epochs_decay": 5,
-    },
-}
 LOG_COLUMNS = (
     "context",
     "epoch",
@@ -107,6 +89,11 @@ class TrainSettings:
     sync: str | int = "off"
 
     def __post_init__(self) -> None:
+        if self.epochs_constant < 0 or self.epochs_decay < 0 or self.epochs < 1:
+            raise ValueError(
+                "training needs at least one epoch: epochs_constant + epochs_decay must be "
+                f">= 1, got {self.epochs_constant} + {self.epochs_decay}"
+            )
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
         named = isinstance(self.sync, str) and self.sync in SYNC_MODES

@@ -14,6 +14,8 @@ is one line. Nothing here imports Snakemake: the ``snakemake`` object is read by
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,27 +39,50 @@ class Job:
     threads: int = 1
     gpus: int = 0
     rule: str = ""
+    #: The config's ``device`` when the rule reads it: CUDA is then checked as the job starts.
+    device: str | None = None
 
     @classmethod
-    def of(cls, snakemake: Any) -> Job:
+    def of(cls, snakemake: Any, device: str | None = None) -> Job:
         """The set-up a Snakemake job declared (its first log file, threads, ``gpu`` resource)."""
         return cls(
             log=str(snakemake.log[0]),
             threads=int(snakemake.threads),
             gpus=int(snakemake.resources.get("gpu", 0)),
             rule=str(snakemake.rule),
+            device=device,
         )
 
     def start(self) -> None:
-        """Set up the process (nothing without a log file)."""
+        """Set up the process (nothing without a log file); fail at once without the GPU asked for.
+
+        On a cluster the submit host may have no GPU, so a job that reads ``device`` checks
+        here, where it runs, that a requested CUDA device exists, before any work.
+        """
         if self.log is None:
             return
         from dpsim import runtime  # torch: only once a job really starts
 
         runtime.start_job(self.log, self.threads, gpus=self.gpus, label=self.rule)
+        if self.device is not None:
+            require_device(self.device, self.rule)
 
 
 NO_JOB = Job()
+
+
+class DeviceUnavailableError(RuntimeError):
+    """A job's configured CUDA device does not exist where the job runs."""
+
+
+def require_device(device: str, rule: str) -> None:
+    """Raise :class:`DeviceUnavailableError`, with the fix, when CUDA ``device`` is absent here."""
+    from dpsim.preflight import check_gpu
+
+    check = check_gpu(device)
+    if check.failed:
+        where = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
+        raise DeviceUnavailableError(f"rule {rule} on {where}: {check.message}")
 
 
 def named_files(files: Any, what: str, rule: str) -> dict[str, Any]:
@@ -84,6 +109,6 @@ def run(snakemake: Any, step: Callable[..., None]) -> None:
         settings,
         named_files(snakemake.input, "input", rule),
         named_files(snakemake.output, "output", rule),
-        job=Job.of(snakemake),
+        job=Job.of(snakemake, device=settings.get("device")),
         **params,
     )
