@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from tqdm.auto import tqdm
 
 from dpsim import io
+from dpsim.data import image_file
 from dpsim.inference import signed
 
 log = logging.getLogger(__name__)
@@ -162,13 +163,14 @@ def subsets_from_manifest(data: dict) -> list[Subset]:
 
 
 def read_image(path: Path, size: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """A PNG as uint8 ``(3, size, size)`` (bicubic resize if needed) and its size on disk."""
+    """A PNG as uint8 ``(3, size, size)`` (bicubic resize if needed) and its size on disk.
+
+    Decoded by :func:`dpsim.data.image_file.read_rgb`, like every other image a user supplies.
+    """
     try:
-        with Image.open(path) as opened:
-            image = opened.convert("RGB")
-            image.load()
-    except (OSError, UnidentifiedImageError) as error:
-        raise BappsError(f"cannot read image {path}: {error}; the file is corrupt") from None
+        image = image_file.read_rgb(path)
+    except (OSError, ValueError) as error:
+        raise BappsError(f"{error}; the file is corrupt") from None
     original = image.size
     if original != (size, size):
         image = image.resize((size, size), Image.Resampling.BICUBIC)
