@@ -109,14 +109,22 @@ def scan(root: str | Path) -> list[Subset]:
     subsets = []
     for kind in PARTS:
         for split_dir in sorted(p for p in (root / kind).glob("*") if p.is_dir()):
-            for folder in sorted(p for p in split_dir.iterdir() if p.is_dir()):
-                stems = item_stems(folder, kind)
-                subsets.append(Subset(kind, split_dir.name, folder.name, stems))
+            subsets += split_subsets(root, kind, split_dir.name)
     if not subsets:
         raise BappsError(
             f"no BAPPS subsets under {root}: expected {root}/2afc/val/<subset>/ref/..."
         )
     return subsets
+
+
+def split_subsets(root: str | Path, kind: str, split: str) -> list[Subset]:
+    """Every subset under ``root/kind/split/`` with its items (none when that folder is absent);
+    raises naming a subset whose parts are missing, unpaired or empty."""
+    split_dir = Path(root) / kind / split
+    if not split_dir.is_dir():
+        return []
+    folders = sorted(p for p in split_dir.iterdir() if p.is_dir())
+    return [Subset(kind, split, folder.name, item_stems(folder, kind)) for folder in folders]
 
 
 def check_real_counts(subsets: Sequence[Subset]) -> None:
