@@ -21,6 +21,9 @@ Usage::
         fetch(server.url("/data/a.bin"))
         assert server.requests[-1].range == "bytes=1000-"
 
+:func:`silent_port` gives a port whose connection attempts go unanswered, like a host behind a
+firewall that drops packets (no refusal: the client waits for its connect timeout).
+
 or as a pytest fixture::
 
     @pytest.fixture
@@ -40,7 +43,8 @@ import re
 import socket
 import struct
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,7 +52,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-__all__ = ["Faults", "LocalHTTPServer", "RecordedRequest", "unused_port"]
+import pytest
+
+__all__ = ["Faults", "LocalHTTPServer", "RecordedRequest", "silent_port", "unused_port"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,39 @@ def unused_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def silent_port(probe_timeout: float = 0.3) -> Iterator[int]:
+    """A port on 127.0.0.1 that never answers a connection attempt, as a host that drops packets.
+
+    A socket listens with a backlog of 0 and never accepts; a few connections fill its accept
+    queue, after which the kernel (Linux, with the default ``tcp_abort_on_overflow = 0``) drops
+    every further SYN silently, so ``connect`` waits for its timeout. The port is probed first:
+    where the kernel answers anyway, the calling test is skipped rather than trusted.
+
+    Yields:
+        The port number; everything is closed when the block ends.
+    """
+    with contextlib.ExitStack() as stack:
+        listener = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(4):  # more than the queue holds; the surplus waits in SYN_SENT
+            filler = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+        time.sleep(0.1)  # let the handshakes of the fillers complete
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.settimeout(probe_timeout)
+            try:
+                probe.connect(("127.0.0.1", port))
+            except TimeoutError:
+                pass
+            else:
+                pytest.skip("this kernel answers connections beyond a full backlog")
+        yield port
 
 
 class LocalHTTPServer:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+import tarfile
 import time
 
 import numpy as np
 import pytest
 import torch
-from local_http import LocalHTTPServer, unused_port
+from local_http import LocalHTTPServer, silent_port, unused_port
 
 from dpsim import scoring
-from dpsim.config import validate_config
+from dpsim.config import ConfigError, validate_config
 from dpsim.data import bapps, bapps_fetch, download, fixture, sources
 
 
@@ -192,3 +195,136 @@ def test_offline_download_fails_fast_with_the_manual_steps(tmp_path):
     message = str(caught.value)
     assert "twoafc_train.tar.gz" in message and "bapps.source: local" in message
     assert str(tmp_path / "archives") in message
+
+
+def _served(archives, **replaced):
+    """The archives as the local server's files, some of them replaced by other bytes."""
+    return {f"/dataset/{name}.tar.gz": replaced.get(name, data) for name, data in archives.items()}
+
+
+def _tar_gz(tmp_path, name, folders=()):
+    """A .tar.gz holding the given folders (tmp_path-relative names), or nothing at all."""
+    path = tmp_path / f"{name}.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for folder in folders:
+            tar.add(tmp_path / folder, arcname=folder)
+    return path.read_bytes()
+
+
+def test_an_archive_that_lacks_what_its_kind_promises_is_rejected(archives, tmp_path):
+    """An empty jnd.tar.gz used to give a run with 0 JND subsets."""
+    empty = _tar_gz(tmp_path, "empty")
+    root = tmp_path / "bapps"
+    with LocalHTTPServer(_served(archives, jnd=empty)) as server:
+        section = _section(server.url("/dataset"), root)
+        with pytest.raises(bapps_fetch.ArchiveRejectedError) as caught:
+            bapps_fetch.fetch_bapps(section)
+        assert len(server.requests_for("/dataset/jnd.tar.gz")) == 1  # not fetched in a loop
+        message = str(caught.value)
+        assert "jnd.tar.gz" in message and server.url("/dataset/jnd.tar.gz") in message
+        assert "no jnd val subset" in message and "next run downloads it again" in message
+        assert (root / "archives" / "jnd.tar.gz.rejected").read_bytes() == empty
+        assert not (root / "archives" / "jnd.tar.gz").exists()
+        assert not (root / "dataset" / ".jnd.extracted.json").exists()
+        server.files["/dataset/jnd.tar.gz"] = archives["jnd"]  # the server is fixed: rerun
+        data = bapps_fetch.fetch_bapps(section)
+    assert {(s["kind"], s["subset"]) for s in data["subsets"] if s["kind"] == "jnd"} == {
+        ("jnd", "traditional"),
+        ("jnd", "superres"),
+    }
+
+
+def test_a_2afc_subset_without_judgments_is_rejected(archives, tree, tmp_path):
+    shutil.copytree(tree / "2afc" / "val", tmp_path / "val")
+    shutil.rmtree(tmp_path / "val" / "superres" / "judge")
+    no_judge = _tar_gz(tmp_path, "no_judge", ["val"])
+    with LocalHTTPServer(_served(archives, twoafc_val=no_judge)) as server:
+        section = _section(server.url("/dataset"), tmp_path / "bapps")
+        with pytest.raises(bapps_fetch.ArchiveRejectedError, match=r"twoafc_val.*judge"):
+            bapps_fetch.fetch_bapps(section)
+    assert not (tmp_path / "bapps" / "dataset" / "2afc" / "val").exists()
+
+
+def test_a_corrupt_archive_left_in_archives_is_moved_aside_and_fetched_again(
+    archives, tmp_path, caplog
+):
+    root = tmp_path / "bapps"
+    (root / "archives").mkdir(parents=True)
+    truncated = archives["twoafc_val"][: len(archives["twoafc_val"]) // 2]
+    (root / "archives" / "twoafc_val.tar.gz").write_bytes(truncated)  # an interrupted copy
+    with LocalHTTPServer(_served(archives)) as server:
+        data = bapps_fetch.fetch_bapps(_section(server.url("/dataset"), root))
+        assert len(server.requests_for("/dataset/twoafc_val.tar.gz")) == 1
+        url = server.url("/dataset/twoafc_val.tar.gz")
+    assert (root / "archives" / "twoafc_val.tar.gz").read_bytes() == archives["twoafc_val"]
+    assert (root / "archives" / "twoafc_val.tar.gz.rejected").read_bytes() == truncated
+    assert "corrupt or truncated" in caplog.text and "Downloading it again" in caplog.text
+    assert data["archives"]["twoafc_val"]["url"] == url
+
+
+def test_a_corrupt_download_fails_clearly_once(archives, tmp_path):
+    broken = archives["jnd"][:-200]
+    with LocalHTTPServer(_served(archives, jnd=broken)) as server:
+        section = _section(server.url("/dataset"), tmp_path / "bapps")
+        with pytest.raises(bapps_fetch.ArchiveRejectedError, match=r"corrupt or truncated"):
+            bapps_fetch.fetch_bapps(section)
+        assert len(server.requests_for("/dataset/jnd.tar.gz")) == 1
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_expected_sha256_is_checked_before_extraction(archives, tmp_path):
+    good = {name: _sha(data) for name, data in archives.items()}
+    wrong = {**good, "twoafc_val": "0" * 64}
+    root = tmp_path / "bapps"
+    with LocalHTTPServer(_served(archives)) as server:
+        section = _section(server.url("/dataset"), root, sha256=wrong)
+        with pytest.raises(bapps_fetch.ArchiveRejectedError) as caught:
+            bapps_fetch.fetch_bapps(section)
+        assert len(server.requests_for("/dataset/twoafc_val.tar.gz")) == 1
+        message = str(caught.value)
+        assert good["twoafc_val"] in message and "bapps.sha256.twoafc_val expects 0000" in message
+        assert not (root / "dataset" / "2afc" / "val").exists()  # never extracted
+        assert (root / "archives" / "twoafc_val.tar.gz.rejected").is_file()
+        data = bapps_fetch.fetch_bapps({**section, "sha256": good})
+    assert data["archives"]["twoafc_val"]["sha256_expected"] == good["twoafc_val"]
+
+
+def test_a_placed_archive_with_the_wrong_sha256_is_fetched_again(archives, tmp_path):
+    root = tmp_path / "bapps"
+    (root / "archives").mkdir(parents=True)
+    (root / "archives" / "jnd.tar.gz").write_bytes(archives["twoafc_val"])  # the wrong file
+    sha256 = {"twoafc_train": None, "twoafc_val": None, "jnd": _sha(archives["jnd"])}
+    with LocalHTTPServer(_served(archives)) as server:
+        bapps_fetch.fetch_bapps(_section(server.url("/dataset"), root, sha256=sha256))
+        assert len(server.requests_for("/dataset/jnd.tar.gz")) == 1
+    assert (root / "archives" / "jnd.tar.gz").read_bytes() == archives["jnd"]
+
+
+def test_the_sha256_keys_are_validated():
+    with pytest.raises(ConfigError, match=r"bapps\.sha256\.jnd: 'abc' does not match"):
+        validate_config({"bapps": {"sha256": {"jnd": "abc"}}})
+    with pytest.raises(ConfigError, match=r"bapps\.sha256\.twoafc: unknown key"):
+        validate_config({"bapps": {"sha256": {"twoafc": None}}})
+
+
+def test_a_trailing_slash_in_base_url_gives_no_double_slash(archives, tmp_path):
+    with LocalHTTPServer(_served(archives)) as server:
+        section = _section(server.url("/dataset/"), tmp_path / "bapps")
+        data = bapps_fetch.fetch_bapps(section)
+        base = server.url("/dataset")
+    assert data["archives"]["jnd"]["url"] == f"{base}/jnd.tar.gz"
+    steps = bapps_fetch.manual_steps(section, tmp_path / "bapps")
+    assert f"from {base}/ on a machine" in steps and "dataset//" not in steps
+
+
+def test_a_host_that_drops_packets_fails_within_the_connect_timeout(tmp_path):
+    """Before `connect_timeout_s`, this took 2 x timeout_s + 1 s (61 s with the defaults)."""
+    with silent_port() as port:
+        section = _section(f"http://127.0.0.1:{port}/dataset", tmp_path, connect_timeout_s=0.5)
+        start = time.monotonic()
+        with pytest.raises(download.DownloadError, match="cannot connect"):
+            bapps_fetch.fetch_bapps({**section, "timeout_s": 30})
+        assert time.monotonic() - start < 5  # 2 x 0.5 s + the 1 s pause between them

@@ -7,7 +7,7 @@ import os
 import time
 
 import pytest
-from local_http import LocalHTTPServer, unused_port
+from local_http import LocalHTTPServer, silent_port, unused_port
 
 from dpsim.data import download
 from dpsim.data.download import DownloadError, DownloadResult, download_file, sha256_file
@@ -192,3 +192,38 @@ def test_progress_bar_does_not_break_the_download(server, tmp_path):
     dest = tmp_path / "file.bin"
     download_file(server.url("/bapps/file.bin"), dest, timeout=5.0, progress=True)
     assert dest.read_bytes() == PAYLOAD
+
+
+# ------------------------------------------------------------------------- connect timeout
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_host_that_drops_packets_fails_within_the_connect_timeout(tmp_path, scheme):
+    """Before the connect timeout had its own setting, this took 2 x `timeout` (60 s) + 1 s."""
+    with silent_port() as port:
+        url = f"{scheme}://127.0.0.1:{port}/jnd.tar.gz"
+        start = time.monotonic()
+        with pytest.raises(DownloadError) as info:
+            download_file(
+                url,
+                tmp_path / "jnd.tar.gz",
+                timeout=30.0,
+                connect_timeout=0.5,
+                backoff=0.1,
+                progress=False,
+            )
+        elapsed = time.monotonic() - start
+    assert 1.0 <= elapsed < 4  # two attempts of 0.5 s and a 0.1 s pause
+    assert "cannot connect" in str(info.value) and "after 2 attempts" in str(info.value)
+
+
+def test_reads_wait_for_the_read_timeout_not_the_connect_timeout(server, tmp_path, sleeps, caplog):
+    """A server that pauses 1 s mid-body is not cut off by a 0.2 s connect timeout."""
+    server.faults.drop_times, server.faults.drop_after = 1, 1000
+    server.faults.drop_mode, server.faults.stall_seconds = "stall", 1.0
+    dest = tmp_path / "file.bin"
+    download_file(
+        server.url("/bapps/file.bin"), dest, timeout=5.0, connect_timeout=0.2, progress=False
+    )
+    assert dest.read_bytes() == PAYLOAD
+    assert "connection closed early: got 1000" in caplog.text and "timed out" not in caplog.text

@@ -66,17 +66,15 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _read_image(path: str, size: int | None):
+    """An image file as a ``(1, 3, H, W)`` tensor in [-1, 1]; 16-bit images are scaled and
+    transparent pixels composited on black (:func:`dpsim.data.image_file.read_rgb`)."""
     import numpy as np
     import torch
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    try:
-        with Image.open(path) as opened:
-            image = opened.convert("RGB")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"image {path} does not exist") from None
-    except (OSError, UnidentifiedImageError) as error:
-        raise ValueError(f"cannot read image {path}: {error}") from None
+    from dpsim.data.image_file import read_rgb
+
+    image = read_rgb(path)
     if size is not None:
         image = image.resize((size, size), Image.Resampling.BICUBIC)
     array = np.asarray(image).transpose(2, 0, 1).copy()

@@ -48,12 +48,22 @@ class ArchiveError(ValueError):
     Attributes:
         archive: The archive file.
         member: The offending member's name, when one member is to blame.
+        reason: What is wrong, without the advice the message ends with (for callers that act
+            on the archive themselves, e.g. move it aside and download it again).
     """
 
-    def __init__(self, message: str, *, archive: Path | None = None, member: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        archive: Path | None = None,
+        member: str | None = None,
+        reason: str = "",
+    ):
         super().__init__(message)
         self.archive = archive
         self.member = member
+        self.reason = reason or message
 
 
 _Kind = Literal["dir", "file", "symlink", "hardlink"]
@@ -154,21 +164,23 @@ def _corrupt(archive: Path, detail: object) -> ArchiveError:
     """The error for an archive that cannot be read to the end."""
     text = _describe(detail) if isinstance(detail, BaseException) else str(detail)
     detail = " ".join(text.split())  # tarfile's messages can span lines
+    reason = f"{archive} is corrupt or truncated ({detail})"
     return ArchiveError(
-        f"{archive} is corrupt or truncated ({detail}). Nothing was extracted; delete the file"
-        " and download it again.",
+        f"{reason}. Nothing was extracted; delete the file and download it again.",
         archive=archive,
+        reason=reason,
     )
 
 
 def _refuse(archive: Path, name: str, reason: str) -> ArchiveError:
     """The error for a member that must not be extracted."""
+    what = f"Refusing to extract {archive}: member {name!r} {reason}"
     return ArchiveError(
-        f"Refusing to extract {archive}: member {name!r} {reason}. Nothing was extracted; the"
-        " archive is not the expected file or was tampered with: delete it and download it"
-        " again from a trusted source.",
+        f"{what}. Nothing was extracted; the archive is not the expected file or was tampered"
+        " with: delete it and download it again from a trusted source.",
         archive=archive,
         member=name,
+        reason=what,
     )
 
 

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from tqdm.auto import tqdm
 
 from dpsim import io
+from dpsim.data import image_file
 from dpsim.inference import signed
 
 log = logging.getLogger(__name__)
@@ -108,14 +109,22 @@ def scan(root: str | Path) -> list[Subset]:
     subsets = []
     for kind in PARTS:
         for split_dir in sorted(p for p in (root / kind).glob("*") if p.is_dir()):
-            for folder in sorted(p for p in split_dir.iterdir() if p.is_dir()):
-                stems = item_stems(folder, kind)
-                subsets.append(Subset(kind, split_dir.name, folder.name, stems))
+            subsets += split_subsets(root, kind, split_dir.name)
     if not subsets:
         raise BappsError(
             f"no BAPPS subsets under {root}: expected {root}/2afc/val/<subset>/ref/..."
         )
     return subsets
+
+
+def split_subsets(root: str | Path, kind: str, split: str) -> list[Subset]:
+    """Every subset under ``root/kind/split/`` with its items (none when that folder is absent);
+    raises naming a subset whose parts are missing, unpaired or empty."""
+    split_dir = Path(root) / kind / split
+    if not split_dir.is_dir():
+        return []
+    folders = sorted(p for p in split_dir.iterdir() if p.is_dir())
+    return [Subset(kind, split, folder.name, item_stems(folder, kind)) for folder in folders]
 
 
 def check_real_counts(subsets: Sequence[Subset]) -> None:
@@ -162,13 +171,14 @@ def subsets_from_manifest(data: dict) -> list[Subset]:
 
 
 def read_image(path: Path, size: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """A PNG as uint8 ``(3, size, size)`` (bicubic resize if needed) and its size on disk."""
+    """A PNG as uint8 ``(3, size, size)`` (bicubic resize if needed) and its size on disk.
+
+    Decoded by :func:`dpsim.data.image_file.read_rgb`, like every other image a user supplies.
+    """
     try:
-        with Image.open(path) as opened:
-            image = opened.convert("RGB")
-            image.load()
-    except (OSError, UnidentifiedImageError) as error:
-        raise BappsError(f"cannot read image {path}: {error}; the file is corrupt") from None
+        image = image_file.read_rgb(path)
+    except (OSError, ValueError) as error:
+        raise BappsError(f"{error}; the file is corrupt") from None
     original = image.size
     if original != (size, size):
         image = image.resize((size, size), Image.Resampling.BICUBIC)

@@ -5,7 +5,9 @@ with mirrors) but generic:
 
 - :func:`download_file` streams a URL to ``<dest>.part``, resumes it with ``Range`` requests after
   a dropped connection, retries transient failures with exponential backoff, falls through to
-  mirror URLs, and renames the part file onto ``dest`` only once every byte has arrived.
+  mirror URLs, and renames the part file onto ``dest`` only once every byte has arrived. Making
+  the connection has its own short timeout, separate from the timeout of each read, so a host
+  that drops packets fails in seconds while a slow transfer is not cut off.
 - :func:`sha256_file` hashes a file in chunks.
 
 Extracting the archives safely is :mod:`dpsim.data.archive`'s job.
@@ -15,17 +17,21 @@ Only the standard library is used, plus tqdm for the progress bar.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.client
 import logging
 import os
 import re
+import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -41,7 +47,12 @@ USER_AGENT = "dpsim-downloader/1.0"
 
 CONNECT_ATTEMPTS = 2
 """A URL whose host cannot be reached at all (refused, DNS failure, connect timeout) is tried at
-most this many times, so that working offline fails in seconds instead of minutes."""
+most this many times, so that working offline fails in seconds instead of minutes: against a host
+that drops packets, ``CONNECT_ATTEMPTS * connect_timeout + backoff`` seconds per URL."""
+
+CONNECT_TIMEOUT = 5.0
+"""Default seconds to wait for a TCP connection. The kernel resends an unanswered SYN after 1 and
+3 s, so 5 s covers two resends; a reachable host answers in well under a second."""
 
 sleep: Callable[[float], None] = time.sleep
 """The pause between retries; tests replace it (``monkeypatch.setattr(download, "sleep", ...)``)."""
@@ -118,6 +129,7 @@ def download_file(
     dest: str | os.PathLike[str],
     *,
     timeout: float = 30.0,
+    connect_timeout: float = CONNECT_TIMEOUT,
     retries: int = 4,
     backoff: float = 1.0,
     manual_hint: str = "",
@@ -141,8 +153,11 @@ def download_file(
             opens works, including ``file://`` URLs of a local copy. Mirrors must serve the same
             bytes: a part file left by one URL is resumed from the next.
         dest: Where the file goes. If it exists already it is not downloaded again.
-        timeout: Seconds to wait for a connection and for each read before giving up on the
-            attempt (name resolution is not covered; it fails fast when offline).
+        timeout: Seconds to wait for the answer's headers and for each read before giving up
+            on the attempt.
+        connect_timeout: Seconds to wait for the connection itself (name resolution is not
+            covered; it fails fast when offline). Short, so that a host that drops packets
+            fails in ``CONNECT_ATTEMPTS * connect_timeout + backoff`` seconds per URL.
         retries: Extra attempts per URL after a retryable failure that made no progress.
         backoff: Seconds before the first retry; doubled for each further one.
         manual_hint: Appended to the error when every URL fails: how to obtain the file by hand
@@ -174,7 +189,7 @@ def download_file(
                 url,
                 part,
                 label=dest.name,
-                timeout=timeout,
+                timeouts=(connect_timeout, timeout),
                 retries=retries,
                 backoff=backoff,
                 progress=progress,
@@ -209,12 +224,14 @@ def _download_from(
     part: Path,
     *,
     label: str,
-    timeout: float,
+    timeouts: tuple[float, float],
     retries: int,
     backoff: float,
     progress: bool,
 ) -> None:
     """Fetch ``url`` into ``part`` until complete, retrying what may be transient.
+
+    ``timeouts`` is ``(connect, read)`` in seconds.
 
     Raises:
         _AttemptError: The URL failed for good; its reason says why and after how many attempts.
@@ -226,7 +243,7 @@ def _download_from(
     while True:
         attempts += 1
         try:
-            _attempt(url, part, label=label, timeout=timeout, progress=progress)
+            _attempt(url, part, label=label, timeouts=timeouts, progress=progress)
             return
         except _AttemptError as failure:
             if not failure.retry:
@@ -254,14 +271,16 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _attempt(url: str, part: Path, *, label: str, timeout: float, progress: bool) -> None:
+def _attempt(
+    url: str, part: Path, *, label: str, timeouts: tuple[float, float], progress: bool
+) -> None:
     """One request: resume or restart ``part`` from ``url`` and check that it is complete.
 
     Raises:
         _AttemptError: The request failed or the body was incomplete.
     """
     offset = _size(part)
-    response = _open(url, offset, timeout, part)
+    response = _open(url, offset, timeouts, part)
     if response is None:  # a 416 answer confirmed that the part file is already complete
         return
     with response:
@@ -278,8 +297,13 @@ def _attempt(url: str, part: Path, *, label: str, timeout: float, progress: bool
         )
 
 
-def _open(url: str, offset: int, timeout: float, part: Path) -> http.client.HTTPResponse | None:
+def _open(
+    url: str, offset: int, timeouts: tuple[float, float], part: Path
+) -> http.client.HTTPResponse | None:
     """Send the request (with ``Range`` when resuming) and classify any failure.
+
+    The connection must be made within ``timeouts[0]`` seconds; the answer and each read then
+    have ``timeouts[1]``.
 
     Returns:
         The open response, or ``None`` when the server says (416) that ``part`` is complete.
@@ -289,7 +313,9 @@ def _open(url: str, offset: int, timeout: float, part: Path) -> http.client.HTTP
         headers["Range"] = f"bytes={offset}-"
     try:
         request = urllib.request.Request(url, headers=headers)
-        return urllib.request.urlopen(request, timeout=timeout)
+        connect, read = timeouts
+        opener = urllib.request.build_opener(_HTTPHandler(connect), _HTTPSHandler(connect))
+        return opener.open(request, timeout=read)
     except urllib.error.HTTPError as err:
         with err:
             _http_error(err, offset, part)  # returns only for a complete part file
@@ -303,6 +329,62 @@ def _open(url: str, offset: int, timeout: float, part: Path) -> http.client.HTTP
         raise _AttemptError(f"invalid URL: {err}", retry=False) from err
     except (http.client.HTTPException, OSError) as err:
         raise _AttemptError(f"no answer: {_describe(err)}", retry=True) from err
+
+
+def _connect_within(
+    connect_timeout: float,
+    address: tuple[str, int],
+    timeout: float | None = None,
+    source_address: tuple[str, int] | None = None,
+) -> socket.socket:
+    """Open a TCP connection within ``connect_timeout`` s, then give reads ``timeout`` s."""
+    sock = socket.create_connection(address, connect_timeout, source_address)
+    sock.settimeout(timeout)
+    return sock
+
+
+class _ConnectTimeout:
+    """Makes an ``http.client`` connection connect within ``connect_timeout`` seconds while its
+    ``timeout`` (urllib's ``timeout=``) governs only the reads; http.client connects through the
+    instance's ``_create_connection``, so replacing it covers HTTP and HTTPS (TLS follows)."""
+
+    def __init__(self, *args: Any, connect_timeout: float = CONNECT_TIMEOUT, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = functools.partial(_connect_within, connect_timeout)
+
+
+class _HTTPConnection(_ConnectTimeout, http.client.HTTPConnection):
+    """HTTP with a connect timeout of its own."""
+
+
+class _HTTPSConnection(_ConnectTimeout, http.client.HTTPSConnection):
+    """HTTPS with a connect timeout of its own."""
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    """urllib's handler for ``http://``, connecting within ``connect_timeout`` seconds."""
+
+    def __init__(self, connect_timeout: float) -> None:
+        super().__init__()
+        self.connect_timeout = connect_timeout
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_HTTPConnection, req, connect_timeout=self.connect_timeout)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    """urllib's handler for ``https://`` (default certificate checks), connecting within
+    ``connect_timeout`` seconds."""
+
+    def __init__(self, connect_timeout: float) -> None:
+        self.ssl_context = ssl.create_default_context()
+        super().__init__(context=self.ssl_context)
+        self.connect_timeout = connect_timeout
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(
+            _HTTPSConnection, req, context=self.ssl_context, connect_timeout=self.connect_timeout
+        )
 
 
 def _http_error(err: urllib.error.HTTPError, offset: int, part: Path) -> None:

@@ -21,10 +21,11 @@ gives each row's distortion label; extra columns are ignored. Each (reference, d
 appear once. Every error names the CSV file, the row as a spreadsheet shows it (the header is row
 1) and the field.
 
-Images are decoded with PIL, converted to RGB and resized with PIL's bicubic filter (antialiased
-when shrinking) by :func:`load_pair_images`, in one of :data:`RESIZE_MODES`: the short side to the
-scoring size keeping the aspect ratio (the default), that and a centre crop to a square, or a
-squash to a square.
+Images are decoded by :func:`dpsim.data.image_file.read_rgb` (16-bit images scaled to 8 bit,
+transparent pixels composited on black, one warning per call) and resized with PIL's bicubic
+filter (antialiased when shrinking) by :func:`load_pair_images`, in one of :data:`RESIZE_MODES`:
+the short side to the scoring size keeping the aspect ratio (the default), that and a centre crop
+to a square, or a squash to a square.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from tqdm.auto import tqdm
+
+from dpsim.data import image_file
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +152,13 @@ def load_pair_images(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode rows ``start:stop`` of ``mos_set`` as two uint8 arrays ``(n, 3, H, W)``, RGB.
 
-    Each image is read with PIL, converted to RGB (grey, palette and alpha images included) and
-    fitted to ``size`` by :func:`fit_image` in mode ``resize``. With ``keep_aspect`` every image
-    of the rows must come out the same shape (KADID-10k and TID2013 are all 512x384, so at size
-    64 they give 64x85); a set of mixed aspect ratios is an error that names the first odd file
-    and suggests ``center_crop`` or ``squash``. Each reference file is decoded once per call.
+    Each image is decoded by :func:`dpsim.data.image_file.read_rgb` (grey, palette, 16-bit and
+    alpha images included; transparent pixels are composited on black and one warning per call
+    names the files) and fitted to ``size`` by :func:`fit_image` in mode ``resize``. With
+    ``keep_aspect`` every image of the rows must come out the same shape (KADID-10k and TID2013
+    are all 512x384, so at size 64 they give 64x85); a set of mixed aspect ratios is an error
+    that names the first odd file and suggests ``center_crop`` or ``squash``. Each reference
+    file is decoded once per call.
 
     Returns:
         ``(reference, distorted)``, both of shape ``(stop - start, 3, H, W)``; ``H = W = size``
@@ -172,11 +177,12 @@ def load_pair_images(
     reference = distorted = np.empty((0, 3, size, size), dtype=np.uint8)
     first = Path()
     rows = range(start, stop)
+    notice = image_file.AlphaNotice(f"MOS set {mos_set.name!r}")
     for out, row in enumerate(tqdm(rows, desc=f"load {mos_set.name}", unit="pair", leave=False)):
         ref_path, dist_path = mos_set.reference[row], mos_set.distorted[row]
         if ref_path not in cache:
-            cache[ref_path] = read_image(ref_path, size, resize)
-        ref_image, dist_image = cache[ref_path], read_image(dist_path, size, resize)
+            cache[ref_path] = read_image(ref_path, size, resize, notice)
+        ref_image, dist_image = cache[ref_path], read_image(dist_path, size, resize, notice)
         if out == 0:  # the first image fixes the shape of the whole batch
             first = ref_path
             reference = np.empty((stop - start, *ref_image.shape), dtype=np.uint8)
@@ -184,6 +190,7 @@ def load_pair_images(
         _check_same_shape(ref_image, reference, ref_path, first, mos_set.name, resize)
         _check_same_shape(dist_image, reference, dist_path, first, mos_set.name, resize)
         reference[out], distorted[out] = ref_image, dist_image
+    notice.warn()
     return reference, distorted
 
 
@@ -231,15 +238,18 @@ def fit_image(image: Image.Image, size: int, resize: str = "keep_aspect") -> Ima
     return image
 
 
-def read_image(path: Path, size: int, resize: str = "keep_aspect") -> np.ndarray:
-    """One image file as uint8 ``(3, H, W)`` RGB, fitted by :func:`fit_image`."""
-    try:
-        with Image.open(path) as opened:
-            image = opened.convert("RGB")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"image file {path} does not exist") from None
-    except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(f"cannot decode image file {path}: {error}") from error
+def read_image(
+    path: Path,
+    size: int,
+    resize: str = "keep_aspect",
+    notice: image_file.AlphaNotice | None = None,
+) -> np.ndarray:
+    """One image file as uint8 ``(3, H, W)`` RGB, fitted by :func:`fit_image`.
+
+    Decoded by :func:`dpsim.data.image_file.read_rgb`: 16-bit images are scaled to 8 bit, and
+    transparent pixels are composited on black (recorded in ``notice``).
+    """
+    image = image_file.read_rgb(path, notice)
     return np.asarray(fit_image(image, size, resize), dtype=np.uint8).transpose(2, 0, 1)
 
 

@@ -6,7 +6,8 @@ Sources (``images.source`` in the config):
   module, matplotlib's sample data), downscaled by a few factors and cut into non-overlapping
   tiles. Needs no network; the default. Tiles of one photo can land in different splits, so the
   splits share photographs (never pixels of the same tile): fine for a demo, not for claims.
-- ``folder``: every image under a folder, centre-cropped and resized.
+- ``folder``: every image under a folder, centre-cropped and resized; decoded by
+  :func:`dpsim.data.image_file.read_rgb` (16-bit scaled, transparency composited on black).
 - ``stl10`` / ``svhn``: the adaptation study's datasets through ``torchvision.datasets``; the
   official training split is divided 80/20 into train/val, the official test split is the test set.
 
@@ -27,9 +28,10 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from dpsim import io
+from dpsim.data import image_file
 from dpsim.seeding import rng
 
 log = logging.getLogger(__name__)
@@ -148,12 +150,14 @@ def folder_images(folder: str | Path, size: int, skip_unreadable: bool) -> Image
             f"images.folder.path: no image files ({', '.join(IMAGE_SUFFIXES)}) under {root}"
         )
     images, rows, bad = [], [], []
+    notice = image_file.AlphaNotice(f"images.folder.path {root}")
     for path in files:
         try:
-            images.append(_square_resize(path, size))
+            images.append(_square_resize(path, size, notice))
             rows.append({"origin": str(path.relative_to(root))})
-        except (OSError, UnidentifiedImageError, ValueError) as error:
+        except (OSError, ValueError) as error:
             bad.append(f"{path}: {error}")
+    notice.warn()
     if bad and not skip_unreadable:
         shown = "\n  ".join(bad[:20]) + (
             f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
@@ -169,9 +173,8 @@ def folder_images(folder: str | Path, size: int, skip_unreadable: bool) -> Image
     return ImageSet(np.stack(images), pd.DataFrame(rows))
 
 
-def _square_resize(path: Path, size: int) -> np.ndarray:
-    with Image.open(path) as opened:
-        image = opened.convert("RGB")
+def _square_resize(path: Path, size: int, notice: image_file.AlphaNotice) -> np.ndarray:
+    image = image_file.read_rgb(path, notice)
     side = min(image.size)
     left, top = (image.width - side) // 2, (image.height - side) // 2
     image = image.crop((left, top, left + side, top + side))

@@ -42,6 +42,8 @@ BAPPS_SOURCE = (
     "bapps.mirrors",
     "bapps.archives",
     "bapps.timeout_s",
+    "bapps.connect_timeout_s",
+    "bapps.sha256",
     "bapps.retries",
     "bapps.check_counts",
 )
