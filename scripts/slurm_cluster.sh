@@ -5,7 +5,8 @@
 #                                      and wait until a real `srun true` succeeds
 #   scripts/slurm_cluster.sh stop      stop the daemons
 # Facts it relies on (measured here, see SLURM.md of the shared notes): no slurmdbd, so
-# accounting is off and finished jobs must stay visible to squeue (MinJobAge=300). The node has
+# accounting is off and finished jobs must stay visible to squeue (MinJobAge=7200: the tests
+# check every job of a 10-minute run against it; status polls need it above 18 s). The node has
 # FAKE_GPUS fake GPUs (character devices /dev/fakegpuN, like /dev/null) so that jobs asking for
 # gpu=1 schedule and receive CUDA_VISIBLE_DEVICES, as on a GPU cluster; nothing runs on them.
 set -euo pipefail
@@ -47,7 +48,7 @@ AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 MailProg=/bin/true
 GresTypes=gpu
-MinJobAge=300
+MinJobAge=7200
 ReturnToService=2
 DefMemPerCPU=1000
 StateSaveLocation=/var/spool/slurmctld
