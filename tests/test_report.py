@@ -10,13 +10,13 @@ import re
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
-from browser import inspect_page
+from browser import first_screen, inspect_page
 
 from dpsim import io, report
 from dpsim.config import validate_config
 from dpsim.figures import save_figure
 from dpsim.names import STATS_FILES
-from dpsim.report import findings, readout_study
+from dpsim.report import answer, findings, fits, readout_study
 from dpsim.report.provenance import provenance
 
 
@@ -239,6 +239,26 @@ def test_report_in_headless_chromium(tmp_path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.browser
+@pytest.mark.parametrize("window", [(1280, 800), (1024, 768)], ids=["1280x800", "1024x768"])
+def test_first_screen_holds_the_answer_and_no_cell_outgrows_the_window(tmp_path, window) -> None:
+    inputs = _report_inputs(tmp_path, {"source": "fixture", "fixture": {"synthetic_judgments": 1}})
+    # Mixed models of a few contexts: each degenerate fit repeats all its messages on every
+    # term (shown in the table, they made one cell 1,470 px tall at 1024x768).
+    models = pd.concat([_mixed_models()] * 4, ignore_index=True)
+    models["subset"] = [f"{subset} {i // 5}" for i, subset in enumerate(models["subset"])]
+    io.write_parquet(models, inputs.stats["mixed_models"])
+    out = tmp_path / "report.html"
+    report.build_report(_config(), inputs, out)
+    width, height = window
+    screen = first_screen(out, width=width, height=height)
+    assert screen.answer_top is not None, "the report has no answer table"
+    assert 0 <= screen.answer_top < screen.answer_bottom <= height, screen
+    assert screen.answer_rows == 1  # alexnet lin, the one adapted metric of the toy results
+    assert screen.tallest_cell <= height, screen
+
+
+@pytest.mark.slow
+@pytest.mark.browser
 def test_the_browser_check_catches_a_broken_page(tmp_path) -> None:
     bad = tmp_path / "bad.html"
     bad.write_text(
@@ -338,3 +358,138 @@ def test_tuning_finding_by_hand() -> None:
     tuned["score"] = tuned["network"].map({"alexnet": 0.80, "vgg16": 0.70})
     sentence = readout_study.tuning_finding(pd.concat([table, tuned]))
     assert "beat 1 of 2 over unit weights and 1 of 2 over learned weights" in sentence
+
+
+def _answer_inputs() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Context tests, BAPPS tests and training logs small enough to count by hand."""
+    context_tests = pd.concat(
+        [
+            _context_tests(),  # alexnet lin: effects .10 .05 -.02 .08; significant c000, c003
+            pd.DataFrame(
+                {
+                    "network": "alexnet",
+                    "variant": "tune",
+                    "context": ["c000", "c001"],
+                    "seed": 0,
+                    "effect": [-0.01, 0.03],
+                    "improved": [False, True],
+                    "improved_significant": [False, False],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    bapps_tests = pd.DataFrame(
+        {
+            "network": ["alexnet"] * 5 + ["vgg16"],
+            "variant": ["lin", "lin", "lin", "tune", "tune", "lin"],
+            "kind": ["2afc", "2afc", "jnd", "2afc", "jnd", "2afc"],
+            "subset": ["traditional", "cnn", "traditional", "traditional", "traditional", "cnn"],
+            "non_inferior": [True, True, False, False, False, True],
+        }
+    )
+    logs = pd.DataFrame(
+        [
+            ("alexnet", "lin", "c000", 0, 0, 0.60, 0.60),
+            ("alexnet", "lin", "c000", 0, 1, 0.30, 0.80),  # inverted at its last epoch
+            ("alexnet", "lin", "c001", 0, 0, 0.20, 0.90),  # inverted early only
+            ("alexnet", "lin", "c001", 0, 1, 0.60, 0.70),
+            ("alexnet", "tune", "c000", 0, 1, 0.45, 0.45),
+        ],
+        columns=["network", "variant", "context", "seed", "epoch", "val_2afc", "val_head_2afc"],
+    )
+    return context_tests, bapps_tests, logs
+
+
+def test_answer_table_counts_each_metric_by_hand() -> None:
+    table = answer.answer_table(*_answer_inputs())
+    expected = pd.DataFrame(
+        {
+            "network": ["alexnet", "alexnet", "vgg16"],
+            "variant": ["lin", "tune", "lin"],
+            # lin: 3 of 4 improved, 2 significant, median(.10, .05, -.02, .08) = .065;
+            # tune: 1 of 2 improved, none significant, median(-.01, .03) = .01; vgg16: no test.
+            "context_cases": [4, 2, None],
+            "improved": [3, 1, None],
+            "significant": [2, 0, None],
+            "median_gain": [0.065, 0.01, None],
+            # Non-inferior on 2 of lin's 3 subsets, none of tune's 2, vgg16's one.
+            "bapps_subsets": [3, 2, 1],
+            "non_inferior": [2, 0, 1],
+            # lin's c000 run ends inverted, c001's only started so; tune's head is wrong too.
+            "runs": [2, 1, None],
+            "inverted_heads": [1, 0, None],
+        }
+    )
+    assert list(table.columns) == list(answer.ANSWER_COLUMNS)
+    pd.testing.assert_frame_equal(
+        table.astype({c: float for c in table.columns[2:]}),
+        expected.astype({c: float for c in expected.columns[2:]}),
+    )
+    shown = answer.displayed(table)
+    assert shown.iloc[0, 2:].tolist() == ["3 of 4", "2 of 4", "+0.065", "2 of 3", "1 of 2"]
+    assert shown.iloc[1, 2:].tolist() == ["1 of 2", "0 of 2", "+0.010", "0 of 2", "0 of 1"]
+    assert shown.iloc[2, 2:].tolist() == ["n/a", "n/a", "n/a", "1 of 1", "n/a"]
+
+
+def test_answer_table_without_adapted_metrics_is_empty() -> None:
+    empty = pd.DataFrame()
+    assert answer.answer_table(empty, empty, empty).empty
+    section = answer.answer_section(answer.answer_table(empty, empty, empty), 0.05, 0.02)
+    assert "No adapted metric" in section.body
+
+
+#: What ``stats.mixed_model`` records on a degenerate fit (every optimizer of statsmodels'
+#: MixedLM failing in turn, the variance on the boundary): statsmodels' and numpy's messages.
+_FIT_MESSAGES = "; ".join(
+    [
+        "Gradient optimization failed, |grad| = 0.381250",
+        "Gradient optimization failed, |grad| = 2.115023",
+        "Maximum Likelihood optimization failed to converge. Check mle_retvals",
+        "MixedLM optimization failed, trying a different optimizer may help.",
+        "Retrying MixedLM optimization with cg",
+        "Retrying MixedLM optimization with lbfgs",
+        "The Hessian matrix at the estimated parameter values is not positive definite.",
+        "The MLE may be on the boundary of the parameter space.",
+        "The random effects covariance matrix is singular.",
+        "divide by zero encountered in divide",
+        "divide by zero encountered in log",
+        "invalid value encountered in divide",
+        "invalid value encountered in multiply",
+        "invalid value encountered in sqrt",
+        "overflow encountered in exp",
+    ]
+)
+
+
+def _mixed_models() -> pd.DataFrame:
+    """Three fits: one clean, one on the boundary (two terms), one that could not be fitted."""
+    rows = [
+        ("context", "2afc", "all contexts", "Intercept", 0.6, 100, 0.02, True, ""),
+        ("context", "2afc", "all contexts", "variant[T.lin]", 0.03, 100, 0.02, True, ""),
+        ("bapps", "2afc", "cnn", "Intercept", 0.7, 3, 0.0, False, _FIT_MESSAGES),
+        ("bapps", "2afc", "cnn", "variant[T.tune]", -0.01, 3, 0.0, False, _FIT_MESSAGES),
+        ("bapps", "jnd", "traditional", "(model)", None, 1, None, False, "need 2 contexts"),
+    ]
+    columns = ["dataset", "kind", "subset", "term", "effect", "n_groups", "group_variance"]
+    frame = pd.DataFrame(rows, columns=[*columns, "converged", "note"])
+    return frame.assign(ci_low=frame["effect"], ci_high=frame["effect"], p=0.5, n_obs=10)
+
+
+def test_mixed_model_warnings_become_one_note_with_the_messages_folded() -> None:
+    section = fits.models_section(_mixed_models())
+    table, rest = section.body.split("</table>", 1)
+    assert "Maximum Likelihood" not in table and "need 2 contexts" not in table  # no note column
+    assert "1 of 3 fits warned (1 with the between-context variance on the boundary" in rest
+    assert "1 could not be fitted" in rest
+    folded = rest.split("<details>")[1].split("</details>")[0]
+    assert "Messages of 2 fits" in folded
+    assert folded.count("Maximum Likelihood") == 1  # once per fit, not once per term
+    assert (
+        "bapps 2afc cnn (3 contexts)" in folded
+        and "jnd traditional (1 contexts, not fitted)" in folded
+    )
+    assert section.body.count("What &#x27;on the boundary&#x27; means") == 1
+    clean = _mixed_models().iloc[:2]
+    assert "None of the 1 fits warned" in fits.models_section(clean).body
+    assert "on the boundary" not in fits.models_section(clean).body

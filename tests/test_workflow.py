@@ -24,7 +24,7 @@ from dpsim.figure_registry import FIGURES
 from dpsim.metric import load_metric
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from browser import inspect_page
+from browser import first_screen, inspect_page
 from lint_workflow import unexpected_lints
 
 pytestmark = pytest.mark.workflow
@@ -189,6 +189,9 @@ def test_tiny_workflow_ends_in_a_readable_report(tiny_run, repo):
     assert page.empty_sections == [] and page.external_requests == [], page
     assert page.images == len(FIGURES)  # the tiny run draws every figure of the registry
     assert "readout" in page.sections
+    screen = first_screen(report)  # the answer on the first screen, no cell taller than it
+    assert screen.answer_bottom is not None and screen.answer_bottom <= 800, screen
+    assert screen.answer_rows == 2 and screen.tallest_cell <= 800, screen  # alexnet lin, tune
     # The same run also gives Snakemake's own report, with every flagged figure.
     built = snakemake(
         repo,

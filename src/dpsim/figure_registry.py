@@ -2,8 +2,9 @@
 
 An entry names the figure (its files are ``results/figures/{name}.png`` and ``.svg``), gives its
 title, its category in ``snakemake --report``, the section of ``reports/report.html`` it appears
-in, its caption file under ``reports/captions/``, the rule that draws it, and the function that
-draws it from that rule's data. Adding a figure is one entry here and one caption file: the rule's
+in (``key``: the key figures under the findings, the ones that carry them), its caption file
+under ``reports/captions/``, the rule that draws it, and the function that draws it from that
+rule's data. Adding a figure is one entry here and one caption file: the rule's
 outputs, the step's loop, the report's section and ``snakemake --report`` all follow.
 
 The drawing functions are looked up when called, so importing this module costs no matplotlib
@@ -68,7 +69,7 @@ FIGURES: tuple[FigureEntry, ...] = (
         "context_scores",
         "Adapted vs. baseline on each context",
         "Results",
-        "contexts",
+        "key",
         "result_figures",
         lambda data: _figures().context_scores(data.stats["context_tests"]),
     ),
@@ -84,7 +85,7 @@ FIGURES: tuple[FigureEntry, ...] = (
         "bapps_forest",
         "BAPPS change after adaptation, with the non-inferiority margin",
         "Results",
-        "bapps",
+        "key",
         "result_figures",
         lambda data: _figures().bapps_forest(data.stats["bapps_tests"], data.stats["bapps_deltas"]),
     ),

@@ -1,8 +1,11 @@
 """``reports/report.html``: the study's answers for a reader, in one self-contained file.
 
-It opens with the findings in plain sentences generated from ``results/stats``, warns in a banner
-when the run is a demo (synthetic BAPPS judgments, random-init weights, embedded images), then
-gives provenance, methods, tables, figures, software versions and the full configuration.
+It opens with the answer: the title and the study's question, a banner when the run is a demo
+(synthetic BAPPS judgments, random-init weights, embedded images), one table row per network and
+adapted variant (:mod:`dpsim.report.answer`), the findings in plain sentences generated from
+``results/stats``, and the figures that carry them (the registry's section ``key``). The detail
+follows: provenance, methods, tables (long ones folded), the other figures, software versions
+and the full configuration.
 """
 
 from __future__ import annotations
@@ -20,11 +23,17 @@ import yaml
 
 from dpsim import aggregate, analysis, io, published
 from dpsim.figure_registry import FIGURES
-from dpsim.report import findings, html
+from dpsim.report import answer, findings, fits, html
 from dpsim.report.provenance import Provenance, provenance, software_versions
 from dpsim.report.readout_study import mos_notes, readout_section
 
-__all__ = ["ReportInputs", "build_report", "render_report"]
+__all__ = ["QUESTION", "ReportInputs", "build_report", "render_report"]
+
+#: The study's question, in the one line under the report's title.
+QUESTION = (
+    "Can a deep perceptual similarity metric learn a context of similarity (a ranking of six "
+    "distortions), and what does that cost it on human perception (BAPPS)?"
+)
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,26 @@ def _findings_section(tables: _Tables, config: Mapping[str, Any]) -> html.Sectio
     ]
     body = html.bullet_list([s for s in sentences if s], "findings")
     return html.Section("findings", "Findings", body)
+
+
+def _key_figures_section(inputs: ReportInputs) -> list[html.Section]:
+    """The figures that carry the findings; no section when the run drew none of them."""
+    body = _figures_in(inputs, "key")
+    return [html.Section("key", "Key figures", body)] if body else []
+
+
+def _opening(
+    inputs: ReportInputs, tables: _Tables, config: Mapping[str, Any]
+) -> list[html.Section]:
+    """What the first screen and the next hold: the answer table, the findings, key figures."""
+    stats = tables.stats
+    table = answer.answer_table(stats["context_tests"], stats["bapps_tests"], tables.training)
+    alpha, margin = config["stats"]["alpha"], config["stats"]["margin"]
+    return [
+        answer.answer_section(table, alpha, margin),
+        _findings_section(tables, config),
+        *_key_figures_section(inputs),
+    ]
 
 
 def _provenance_section(config: Mapping[str, Any], origin: Provenance) -> html.Section:
@@ -233,17 +262,13 @@ def _bapps_section(inputs: ReportInputs, tables: _Tables) -> html.Section:
     parts = [
         _figures_in(inputs, "bapps"),
         html.table(bapps_score_table(tables.summary), note="2AFC: mean score; JND: mAP."),
-        html.table(tests[columns] if not tests.empty else tests, note="Margin in score units."),
+        html.folded_table(
+            "Every subset's tests",
+            tests[columns] if not tests.empty else tests,
+            note="Margin in score units.",
+        ),
     ]
     return html.Section("bapps", "Human perception (BAPPS)", "".join(parts))
-
-
-def _models_section(tables: _Tables) -> html.Section:
-    models = tables.stats["mixed_models"]
-    columns = ["dataset", "kind", "subset", "term", "effect", "ci_low", "ci_high", "p"]
-    columns += ["n_obs", "n_groups", "group_variance", "converged", "note"]
-    body = html.table(models[columns] if not models.empty else models)
-    return html.Section("models", "Mixed models", body)
 
 
 def _difficulty_section(inputs: ReportInputs, tables: _Tables) -> html.Section:
@@ -251,7 +276,7 @@ def _difficulty_section(inputs: ReportInputs, tables: _Tables) -> html.Section:
     rankings = tables.rankings[["context", "order_text", "kendall_distance", "footrule"]]
     parts = [
         _figures_in(inputs, "difficulty"),
-        html.table(difficulty),
+        html.folded_table("Every correlation", difficulty),
         html.collapsible(f"The {len(rankings)} contexts", html.table(rankings)),
     ]
     return html.Section("difficulty", "Context difficulty", "".join(parts))
@@ -332,14 +357,13 @@ def render_report(
     tables = _read_tables(inputs, config["stats"]["checkpoint"])
     manifest = json.loads(Path(inputs.bapps_manifest).read_text())
     origin = provenance(config, manifest)
-    sections = [
-        _findings_section(tables, config),
+    detail = [
         _provenance_section(config, origin),
         _methods_section(config),
         _context_section(inputs, tables),
         _bapps_section(inputs, tables),
         _published_section(config, inputs, tables, manifest),
-        _models_section(tables),
+        fits.models_section(tables.stats["mixed_models"]),
         _difficulty_section(inputs, tables),
         _checkpoint_section(tables, config),
         *_readout_sections(config, inputs),
@@ -354,7 +378,8 @@ def render_report(
         "DEMO RUN (see the banner)." if origin.is_demo else "Full inputs (see provenance)."
     )
     title = "dpsim: adapting a perceptual similarity metric to contexts"
-    return html.page(title, subtitle, _banner(origin), sections)
+    opening = _opening(inputs, tables, config)
+    return html.page(title, QUESTION, subtitle, _banner(origin), opening, detail)
 
 
 def build_report(

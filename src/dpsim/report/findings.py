@@ -20,7 +20,8 @@ def format_p(p: float) -> str:
     return f"{p:.1e}" if p < 0.001 else f"{p:.3g}"
 
 
-def _signed(value: float, digits: int = 3) -> str:
+def signed(value: float, digits: int = 3) -> str:
+    """A change with its sign (``+0.031``), or "n/a" when it is undefined."""
     return "n/a" if math.isnan(value) else f"{value:+.{digits}f}"
 
 
@@ -43,7 +44,7 @@ def context_findings(context_tests: pd.DataFrame, alpha: float) -> list[str]:
             f"{variant} ({network}) improved on the untrained baseline in {improved} of {cases} "
             f"context cases, {significant} of them significantly (exact McNemar test, "
             f"Holm-adjusted p < {alpha:g}); {worse} got significantly worse. Median change "
-            f"in context 2AFC score: {_signed(float(group['effect'].median()))}."
+            f"in context 2AFC score: {signed(float(group['effect'].median()))}."
         )
     return sentences
 
@@ -74,7 +75,7 @@ def bapps_findings(bapps_tests: pd.DataFrame, margin: float, alpha: float) -> li
             f"On BAPPS, {variant} ({network}) was shown non-inferior to the baseline within a "
             f"margin of {margin:g} on {shown} of {len(group)} subsets (one-sided t-test, "
             f"alpha {alpha:g}, n = {int(group['n'].max())} contexts x seeds); its largest mean "
-            f"change was {_signed(float(worst['mean_delta']), 4)} on {worst['kind']} "
+            f"change was {signed(float(worst['mean_delta']), 4)} on {worst['kind']} "
             f"{worst['subset']} ({_interval(worst['ci_low'], worst['ci_high'], 4)})."
         )
         if shown < len(group):
@@ -101,7 +102,7 @@ def model_findings(mixed_models: pd.DataFrame, alpha: float, reference_network: 
             f"The mixed model (score ~ variant * network + (1 | context)) puts the effect of "
             f"{variant} on context 2AFC score, relative to the baseline for "
             f"{reference_network} (the reference level), at "
-            f"{_signed(row.effect)} ({_interval(row.ci_low, row.ci_high)}, p = {format_p(row.p)}"
+            f"{signed(row.effect)} ({_interval(row.ci_low, row.ci_high)}, p = {format_p(row.p)}"
             f", {verdict})."
         )
     return sentences
@@ -140,23 +141,35 @@ def difficulty_findings(difficulty: pd.DataFrame, alpha: float) -> list[str]:
 INVERSION_MARGIN = 0.05
 
 
-def head_findings(logs: pd.DataFrame, head: str) -> list[str]:
-    """How many trained runs ended with the ranking head reading the distances backwards.
+def head_inversions(logs: pd.DataFrame) -> pd.DataFrame:
+    """The last epoch of every trained run, with ``inverted`` True where its ranking head reads
+    the distances backwards.
 
     A run (network, variant, context, seed) counts as inverted when, at its last epoch, the
     head's own val 2AFC is at least ``0.5 + INVERSION_MARGIN`` while the metric's is at most
     ``0.5 - INVERSION_MARGIN`` (see :mod:`dpsim.head`). Logs without ``val_head_2afc`` (older
-    runs) give no sentence.
+    runs) give an empty table: the count is then unknown, not zero.
     """
     if logs.empty or "val_head_2afc" not in logs:
-        return []
-    keys = ["network", "variant", "context", "seed"]
-    last = logs.sort_values("epoch").groupby(keys, sort=True).tail(1)
-    last = last.dropna(subset=["val_head_2afc", "val_2afc"])
+        return pd.DataFrame(columns=[*RUN_KEYS, "val_2afc", "val_head_2afc", "inverted"])
+    last = logs.sort_values("epoch").groupby(list(RUN_KEYS), sort=True).tail(1)
+    last = last.dropna(subset=["val_head_2afc", "val_2afc"]).sort_values(list(RUN_KEYS))
+    high, low = 0.5 + INVERSION_MARGIN, 0.5 - INVERSION_MARGIN
+    return last.assign(inverted=(last["val_head_2afc"] >= high) & (last["val_2afc"] <= low))
+
+
+#: What identifies one trained run in the training logs.
+RUN_KEYS: tuple[str, ...] = ("network", "variant", "context", "seed")
+
+
+def head_findings(logs: pd.DataFrame, head: str) -> list[str]:
+    """How many trained runs ended with the ranking head reading the distances backwards
+    (:func:`head_inversions`); logs without the head's own score give no sentence."""
+    last = head_inversions(logs)
     if last.empty:
         return []
     high, low = 0.5 + INVERSION_MARGIN, 0.5 - INVERSION_MARGIN
-    inverted = last[(last["val_head_2afc"] >= high) & (last["val_2afc"] <= low)]
+    inverted = last[last["inverted"]]
     rule = (
         f"the head's own val 2AFC at least {high:g} while the metric's is at most {low:g}: the "
         "head reads the distances backwards and the metric learns the wrong ranking"
@@ -183,7 +196,7 @@ def checkpoint_finding(checkpoints: pd.DataFrame, chosen: str) -> str:
     other = "best" if chosen == "last" else "last"
     sign = 1 if chosen == "last" else -1
     changes = ", ".join(
-        f"{_signed(sign * row.mean_difference)} ({row.variant}, {row.network})"
+        f"{signed(sign * row.mean_difference)} ({row.variant}, {row.network})"
         for row in rows.itertuples()
     )
     study = ", as the study does" if chosen == "last" else " (the study scores the last epoch)"
@@ -220,7 +233,7 @@ def pair_findings(pairs: pd.DataFrame, orderings: pd.DataFrame, baseline: str) -
             f"{mine[1]:.3f} on pairs {far} ranks apart ({baseline}: {theirs[0]:.3f} and "
             f"{theirs[1]:.3f}); its own ordering of the distortions (by mean distance) is the "
             f"context's ranking in {order[0]} of {len(contexts)} contexts, median Kendall tau "
-            f"{_signed(order[1], 2)} ({baseline}: {base_order[0]}, {_signed(base_order[1], 2)})."
+            f"{signed(order[1], 2)} ({baseline}: {base_order[0]}, {signed(base_order[1], 2)})."
         )
     return sentences
 

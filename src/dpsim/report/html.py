@@ -21,8 +21,9 @@ from dpsim.report.findings import format_p
 STYLE = """
 body { font: 15px/1.5 system-ui, sans-serif; margin: 0 auto; max-width: 1100px; padding: 1em 2em;
        color: #1b1b1b; }
-h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
-nav ol { columns: 2; } .meta { color: #555; }
+h1 { font-size: 1.8em; margin-bottom: 0.2em; }
+h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
+nav ol { columns: 2; } .meta { color: #555; margin-top: 0.2em; }
 .banner { background: #fff3cd; border: 2px solid #d39e00; padding: 0.8em 1.2em; margin: 1em 0; }
 .banner strong { color: #8a5a00; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 13px; }
@@ -33,6 +34,10 @@ figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #eee
 figcaption { color: #333; font-size: 14px; } pre { background: #f6f6f6; padding: 1em;
 overflow-x: auto; font-size: 12px; } details summary { cursor: pointer; color: #0645ad; }
 ul.findings li { margin-bottom: 0.5em; }
+.question { font-size: 18px; margin: 0.2em 0; }
+#answer h2 { margin-top: 0.8em; } table.answer { font-size: 15px; margin-bottom: 0.3em; }
+table.answer td, table.answer th { padding: 4px 12px; text-align: left; white-space: nowrap; }
+.legend { color: #555; font-size: 13px; }
 """
 
 _PVALUE = re.compile(r"(^|_)p($|_)")
@@ -51,14 +56,17 @@ def escape(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def paragraph(text: str) -> str:
-    return f"<p>{escape(text)}</p>"
+def _class(css_class: str) -> str:
+    return f' class="{css_class}"' if css_class else ""
+
+
+def paragraph(text: str, css_class: str = "") -> str:
+    return f"<p{_class(css_class)}>{escape(text)}</p>"
 
 
 def bullet_list(items: Iterable[str], css_class: str = "") -> str:
     rows = "".join(f"<li>{escape(item)}</li>" for item in items)
-    attribute = f' class="{css_class}"' if css_class else ""
-    return f"<ul{attribute}>{rows}</ul>"
+    return f"<ul{_class(css_class)}>{rows}</ul>"
 
 
 def _cell(column: str, value: object) -> str:
@@ -73,7 +81,7 @@ def _cell(column: str, value: object) -> str:
     return str(value)
 
 
-def table(frame: pd.DataFrame, max_rows: int = 200, note: str = "") -> str:
+def table(frame: pd.DataFrame, max_rows: int = 200, note: str = "", css_class: str = "") -> str:
     """An HTML table of ``frame`` (p-values in scientific notation, other floats 4 decimals).
 
     Tables longer than ``max_rows`` show their first rows and say where the full table is.
@@ -94,7 +102,9 @@ def table(frame: pd.DataFrame, max_rows: int = 200, note: str = "") -> str:
         extra = paragraph(f"First {max_rows} of {len(frame)} rows. {note}".strip())
     elif note:
         extra = paragraph(note)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{extra}"
+    rows = "".join(body)
+    head = f"<thead><tr>{head}</tr></thead>"
+    return f"<table{_class(css_class)}>{head}<tbody>{rows}</tbody></table>{extra}"
 
 
 def key_values(pairs: Sequence[tuple[str, str]]) -> str:
@@ -118,17 +128,42 @@ def collapsible(summary: str, body: str) -> str:
     return f"<details><summary>{escape(summary)}</summary>{body}</details>"
 
 
-def page(title: str, subtitle: str, banner: str, sections: Sequence[Section]) -> str:
-    """The whole document: title, optional banner, table of contents, sections."""
-    toc = "".join(f'<li><a href="#{s.id}">{escape(s.title)}</a></li>' for s in sections)
-    body = "".join(
+#: Tables longer than this many rows fold away (:func:`folded_table`): the detail sections
+#: should read as text with tables one click away, not as screens of rows.
+FOLD_ABOVE = 12
+
+
+def folded_table(title: str, frame: pd.DataFrame, note: str = "") -> str:
+    """``frame`` as a table, folded into a ``<details>`` titled ``title`` when it is long."""
+    if len(frame) <= FOLD_ABOVE:
+        return table(frame, note=note)
+    return collapsible(f"{title} ({len(frame)} rows)", table(frame, note=note))
+
+
+def _sections(sections: Sequence[Section]) -> str:
+    return "".join(
         f'<section id="{s.id}"><h2>{escape(s.title)}</h2>{s.body}</section>' for s in sections
     )
+
+
+def page(
+    title: str,
+    question: str,
+    subtitle: str,
+    banner: str,
+    opening: Sequence[Section],
+    detail: Sequence[Section],
+) -> str:
+    """The whole document: title, the study's question in one line, the run's line, optional
+    banner, then the ``opening`` sections (the answer, on the first screen), a table of contents
+    of the ``detail`` sections, and those."""
+    toc = "".join(f'<li><a href="#{s.id}">{escape(s.title)}</a></li>' for s in detail)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<link rel="icon" href="data:,">'
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
-        f'<h1>{escape(title)}</h1><p class="meta">{escape(subtitle)}</p>{banner}'
-        f"<nav><ol>{toc}</ol></nav>{body}</body></html>"
+        f'<h1>{escape(title)}</h1><p class="question">{escape(question)}</p>'
+        f'<p class="meta">{escape(subtitle)}</p>{banner}{_sections(opening)}'
+        f"<nav><h2>In detail</h2><ol>{toc}</ol></nav>{_sections(detail)}</body></html>"
     )
