@@ -4,6 +4,7 @@ from pathlib import Path
 import dpsim.cluster
 import dpsim.config
 import dpsim.preflight
+from dpsim import integrity
 from dpsim.contexts import contexts_from_config
 from dpsim.figure_registry import figures_of, report_input, svg_output
 from dpsim.names import BACKBONE_TRAINED, NETWORK_BASELINES, SPLITS, STATS_FILES, UNTRAINED
@@ -84,6 +85,10 @@ def figure_png(name):
     return f"results/figures/{name}.png"
 
 
+def figure_svg(name):
+    return f"results/figures/{name}.svg"
+
+
 def figure_outputs(rule_name):
     """A drawing rule's outputs: each registry figure's PNG (flagged for the report) and SVG."""
     outputs = {}
@@ -93,7 +98,7 @@ def figure_outputs(rule_name):
             caption=f"../reports/captions/{entry.caption}",
             category=entry.category,
         )
-        outputs[svg_output(entry.name)] = f"results/figures/{entry.name}.svg"
+        outputs[svg_output(entry.name)] = figure_svg(entry.name)
     return outputs
 
 
@@ -173,6 +178,26 @@ def training_logs():
     return [f"results/metrics/{n}/{v}/{c}/seed{s}/log.parquet" for n, v, c, s in trained_runs()]
 
 
+def checkpoints():
+    """Best and last checkpoint of every adapted metric of the grid."""
+    return [
+        f"results/metrics/{n}/{v}/{c}/seed{s}/{which}.pt"
+        for n, v, c, s in trained_runs()
+        for which in ("best", "last")
+    ]
+
+
+def cache_files():
+    """Frozen-backbone statistics of every grid network and seed: pool draws and BAPPS val."""
+    names = [f"{split}_draw{draw}" for split, draw in CACHED_DRAWS] + ["test_draw0", "bapps_val"]
+    return [
+        f"results/cache/{network}/seed{seed}/{name}.npz"
+        for network in GRID["networks"]
+        for seed in GRID["seeds"]
+        for name in names
+    ]
+
+
 def cap_files():
     """The fitted readouts of every grid network and seed (results/stats/caps gathers them)."""
     return [
@@ -212,11 +237,31 @@ def mos_fixture_input():
     return ["results/mos/fixture"] if used and READOUT["networks"] else []
 
 
+def intermediate_files():
+    """Every file the workflow writes on the way to its results. They are targets too: Snakemake
+    rebuilds a missing file only when it is a target or a job that reads it has to run, and a
+    failed job's outputs are deleted while the files made from them stay, so without them a
+    rerun would find "nothing to be done" with these missing."""
+    return [
+        *expand("results/images/{split}.{ext}", split=SPLITS, ext=("npy", "parquet")),
+        *pool_dirs(),
+        *bapps_fixture_input(),
+        "results/bapps/manifest.json",
+        "results/bapps/cache",
+        *cache_files(),
+        *checkpoints(),
+        *training_logs(),
+        *cap_files(),
+        *mos_fixture_input(),
+        *readout_files(),
+        *map(figure_svg, drawn_figures()),
+    ]
+
+
 def all_targets():
     return [
         "results/contexts/rankings.parquet",
-        *pool_dirs(),
-        "results/bapps/cache",
+        *intermediate_files(),
         *trained_eval_files(),
         *untrained_eval_files(),
         "results/summary.parquet",
@@ -225,3 +270,11 @@ def all_targets():
         *map(figure_png, drawn_figures()),
         "reports/report.html",
     ]
+
+
+# Intermediates that differ in size from what their writer recorded stop the run before any job
+# starts (a started job's old outputs are deleted): the error names each file, the rule that
+# writes it, and what to delete. Only here, in the main process: cluster jobs read this file
+# again while other jobs write.
+if workflow.is_main_process:
+    integrity.stop_if_corrupt([*pool_dirs(), "results/bapps/cache", *cache_files()])

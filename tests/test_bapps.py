@@ -7,15 +7,17 @@ import json
 import shutil
 import tarfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from local_http import LocalHTTPServer, silent_port, unused_port
 
-from dpsim import scoring
+from dpsim import integrity, scoring
 from dpsim.config import ConfigError, validate_config
 from dpsim.data import bapps, bapps_fetch, download, fixture, sources
+from dpsim.integrity import CorruptIntermediateError
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +130,23 @@ def test_packed_cache_gives_the_same_items_as_decoding_pngs(tree, tmp_path):
         assert ref.shape == (3, 64, 64) and ref.min() >= -1 and ref.max() <= 1
     assert len(bapps.BappsDataset(tmp_path / "cache", "2afc", "val", "superres")[0]) == 4
     assert len(bapps.BappsDataset(tmp_path / "cache", "jnd", "val", "superres")[0]) == 3
+
+
+def test_a_truncated_packed_array_is_named_with_the_folder_to_delete(tree, tmp_path):
+    manifest = bapps.manifest(tree, bapps.scan(tree), source="fixture")
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    cache = tmp_path / "cache"
+    index = bapps.pack_all(tmp_path / "manifest.json", cache, size=64, writer="bapps_cache")
+    assert index["rule"] == "bapps_cache" and len(index["files"]) == 2 * len(index["subsets"])
+    images = cache / "2afc-val-superres.images.npy"
+    with open(images, "r+b") as handle:
+        handle.truncate(images.stat().st_size - 64)
+    with pytest.raises(CorruptIntermediateError) as caught:
+        bapps.BappsDataset(cache, "2afc", "val", "superres")
+    message = str(caught.value)
+    assert f"{images} is corrupt:" in message and "written by the rule bapps_cache" in message
+    assert f"delete {cache.absolute()} and run snakemake again" in message
+    assert [Path(f.path) for f in integrity.check_sizes([cache])] == [images]
 
 
 def test_larger_images_are_resized_and_the_resize_recorded(tiles, tmp_path):

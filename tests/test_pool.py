@@ -10,6 +10,7 @@ import torch
 
 from dpsim import contexts, distortions
 from dpsim.data import pool as P
+from dpsim.integrity import CorruptIntermediateError
 
 SPEC = dict(split="train", draw=0, triplets=50, shard_size=16, seed=3, batch_size=7)
 
@@ -96,8 +97,45 @@ def test_corrupted_shard_is_detected(random_images, tmp_path):
     data = bytearray(shard.read_bytes())
     data[-100] ^= 0xFF
     shard.write_bytes(bytes(data))
-    with pytest.raises(ValueError, match="sha256 differs"):
-        P.load_pool(tmp_path / "draw0", verify=True)
+    with pytest.raises(CorruptIntermediateError, match=r"shard_00001\.npz is corrupt: sha256"):
+        P.load_pool(tmp_path / "draw0")
+
+
+def test_a_truncated_shard_names_the_shard_the_rule_and_the_folder_to_delete(
+    random_images, tmp_path
+):
+    manifest = _build(random_images, tmp_path / "draw0", writer="pool_draw")
+    assert manifest["rule"] == "pool_draw"
+    shard = tmp_path / "draw0" / "shard_00002.npz"
+    recorded = manifest["shards"][2]["bytes"]
+    assert recorded == shard.stat().st_size
+    with open(shard, "r+b") as handle:
+        handle.truncate(recorded // 2)
+    for verify in (True, False):  # the size is checked even without the sha256
+        with pytest.raises(CorruptIntermediateError) as caught:
+            P.load_pool(tmp_path / "draw0", verify=verify)
+        message = str(caught.value)
+        assert f"{shard} is corrupt: {recorded // 2:,} bytes where its writer recorded" in message
+        assert "written by the rule pool_draw" in message
+        assert f"delete {(tmp_path / 'draw0').absolute()} and run snakemake again" in message
+
+
+def test_a_pool_of_the_former_manifest_loads_and_is_checked_by_sha256(random_images, tmp_path):
+    _build(random_images, tmp_path / "draw0")
+    manifest_path = tmp_path / "draw0" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["rule"]
+    for shard in manifest["shards"]:
+        del shard["bytes"]  # manifests written before sizes were recorded
+    manifest_path.write_text(json.dumps(manifest))
+    assert len(P.load_pool(tmp_path / "draw0")) == 50
+    shard = tmp_path / "draw0" / "shard_00000.npz"
+    with open(shard, "r+b") as handle:
+        handle.truncate(1000)
+    with pytest.raises(CorruptIntermediateError, match="sha256"):
+        P.load_pool(tmp_path / "draw0")
+    with pytest.raises(CorruptIntermediateError, match=r"cannot be read \(BadZipFile"):
+        P.load_pool(tmp_path / "draw0", verify=False)
 
 
 def test_bad_inputs(tmp_path):

@@ -20,8 +20,10 @@ from dpsim.data.download import sha256_file
 from dpsim.data.pool import build_pool, load_pool
 from dpsim.evaluate import COLUMNS
 from dpsim.inference import triplet_distances
+from dpsim.integrity import CorruptIntermediateError
 from dpsim.metric import checkpoint_extra, load_metric
 from dpsim.steps import adapt, evaluate, keys
+from dpsim.steps.job import Job
 from dpsim.train import NonFiniteError
 
 NETWORK = "squeezenet1_1"
@@ -287,6 +289,25 @@ def test_non_finite_statistics_stop_adaptation_without_output(workspace, tmp_pat
     assert not any((tmp_path / "nan").rglob("*.pt.tmp*"))
     assert not (tmp_path / "nan" / "c000" / "best.pt").exists()
     assert not (tmp_path / "nan" / "c000" / "log.parquet").exists()
+
+
+def test_a_corrupt_cache_stops_the_lin_job_naming_the_file_and_the_rule(workspace, tmp_path):
+    names = (*TRAIN_DRAWS, "val/draw0")
+    caches = [str(tmp_path / f"{name.replace('/', '_')}.npz") for name in names]
+    adapt.pool_statistics(
+        keys.settings("pool_statistics", CONFIG, {"network": NETWORK, "seed": "0"}),
+        {"pools": [str(workspace / f"pool/{name}") for name in names]},
+        {"caches": caches},
+        job=Job(rule="pool_statistics"),
+    )
+    with open(caches[1], "r+b") as handle:
+        handle.truncate(1000)
+    with pytest.raises(CorruptIntermediateError) as caught:
+        _adapt(tmp_path, "lin", caches=caches[:2], cache_folder=tmp_path)
+    message = str(caught.value)
+    assert f"{caches[1]} is corrupt: 1,000 bytes" in message
+    assert "written by the rule pool_statistics" in message and "run snakemake again" in message
+    assert not (tmp_path / "lin").exists()
 
 
 # ---------------------------------------------------------------- stale training state

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import torch
 import yaml
 from local_http import LocalHTTPServer
 
+from dpsim import feature_cache
 from dpsim.data.bapps import BappsDataset
 from dpsim.data.fixture import FixtureSpec, write_archives, write_fixture
 from dpsim.data.pool import load_pool
@@ -317,6 +319,98 @@ def test_pool_does_not_depend_on_the_contexts(tiny_run, tmp_path, repo):
         first = json.loads((tiny_run / "results/pool" / draw_dir / "manifest.json").read_text())
         second = json.loads((tmp_path / "results/pool" / draw_dir / "manifest.json").read_text())
         assert first["shards"] == second["shards"]  # identical sha256 of every shard
+
+
+def _damageable_copy(tiny_run: Path, tmp_path: Path) -> Path:
+    """A copy of the finished tiny run (files, their times, Snakemake's records) to damage."""
+    workdir = tmp_path / "run"
+    shutil.copytree(tiny_run, workdir, symlinks=True)
+    return workdir
+
+
+#: An intermediate file of each kind, and the rule a rerun must schedule once it is missing.
+MISSING = {
+    "results/images/val.npy": "prepare_images",
+    "results/bapps/manifest.json": "bapps_manifest",
+    "results/cache/alexnet/seed0/val_draw0.npz": "pool_statistics",
+    "results/cache/alexnet/seed0/bapps_val.npz": "evaluation_statistics",
+    "results/metrics/alexnet/lin/c000/seed0/best.pt": "adapt_lin_all_contexts",
+    "results/metrics/alexnet/tune/c001/seed0/log.parquet": "adapt_direct",
+    "results/caps/alexnet/seed0.parquet": "caps",
+    "results/readout/alexnet/random.parquet": "readout",
+}
+
+
+@pytest.mark.slow
+def test_a_rerun_rebuilds_any_missing_intermediate(tiny_run, tmp_path, repo):
+    # Snakemake rebuilds a missing file only when it is a target or a job reading it must run;
+    # a failed job's outputs are deleted while what was made from them stays. Every
+    # intermediate is a target, so none can go missing with "nothing to be done".
+    workdir = _damageable_copy(tiny_run, tmp_path)
+    config = str(workdir / "config.yaml")
+    for path, rule in MISSING.items():
+        aside = tmp_path / "aside"
+        (workdir / path).rename(aside)
+        run = snakemake(repo, workdir, "-n", "--configfile", config)
+        (aside).rename(workdir / path)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert rule in {job for job, _ in _scheduled_jobs(run.stdout)}, (path, run.stdout[-2000:])
+
+
+def _flip_byte(path: Path) -> None:
+    """Change one byte in the middle of ``path``: same size, so only its sha256 tells."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.slow
+def test_a_corrupt_feature_cache_is_named_and_a_rerun_rebuilds_it(tiny_run, tmp_path, repo):
+    workdir = _damageable_copy(tiny_run, tmp_path)
+    config = str(workdir / "config.yaml")
+    cache = "results/cache/alexnet/seed0/train_draw0.npz"
+    checkpoint = workdir / "results/metrics/alexnet/lin/c000/seed0/best.pt"
+    _flip_byte(workdir / cache)
+    failed = snakemake(repo, workdir, "--configfile", config, "--cores", "2")
+    assert failed.returncode != 0
+    assert f"{cache} is corrupt: sha256" in failed.stderr, failed.stderr[-4000:]
+    assert "written by the rule pool_statistics" in failed.stderr
+    assert f"delete {(workdir / cache).resolve()} and run snakemake again" in failed.stderr
+    assert "BadZipFile" not in failed.stderr
+    assert not checkpoint.exists()  # Snakemake deletes a job's old outputs when it starts it
+    (workdir / cache).unlink()  # as the message says
+    rebuilt = snakemake(repo, workdir, "--configfile", config, "--cores", "2")
+    assert rebuilt.returncode == 0, rebuilt.stderr[-4000:]
+    assert len(feature_cache.read_cache(workdir / cache)["s0"]) == 40
+    assert checkpoint.exists() and (workdir / "results/caps/alexnet/seed0.parquet").exists()
+    done = snakemake(repo, workdir, "-n", "--configfile", config)
+    assert _scheduled_jobs(done.stdout) == set(), done.stdout[-2000:]
+
+
+@pytest.mark.slow
+def test_a_truncated_pool_shard_stops_the_run_before_any_job(tiny_run, tmp_path, repo):
+    # Snakemake follows a directory() output by the folder's timestamp: it would never see this.
+    workdir = _damageable_copy(tiny_run, tmp_path)
+    config = str(workdir / "config.yaml")
+    draw = "results/pool/test/draw0"
+    shard = workdir / draw / "shard_00001.npz"
+    size = shard.stat().st_size
+    with open(shard, "r+b") as handle:
+        handle.truncate(size // 2)
+    for args in (["-n"], ["--cores", "2"]):
+        stopped = snakemake(repo, workdir, *args, "--configfile", config)
+        message = stopped.stdout + stopped.stderr  # a dry run logs to stdout
+        assert stopped.returncode != 0, message[-2000:]
+        assert f"{draw}/shard_00001.npz is corrupt: {size // 2:,} bytes where" in message, message
+        assert "written by the rule pool_draw" in message
+        assert f"delete {(workdir / draw).resolve()} and run snakemake again" in message
+        assert "Building DAG of jobs" not in stopped.stdout + message  # before any job
+    shutil.rmtree(workdir / draw)  # as the message says
+    rebuilt = snakemake(repo, workdir, "--configfile", config, "--cores", "2")
+    assert rebuilt.returncode == 0, rebuilt.stderr[-4000:]
+    assert len(load_pool(workdir / draw)) == 20
+    done = snakemake(repo, workdir, "-n", "--configfile", config)
+    assert _scheduled_jobs(done.stdout) == set(), done.stdout[-2000:]
 
 
 @pytest.mark.slow

@@ -6,6 +6,10 @@ every context: a lin distance is then a dot product, ``d = s . w`` (see :mod:`dp
 A cache file holds, for one pool draw, ``s0`` and ``s1`` of shape ``(N, sum_l C_l)`` (float32),
 the channel counts per layer, and the metric description it was computed with.
 
+Every cache file has its record beside it (``<file>.record.json``: size, sha256, the rule that
+wrote it); :func:`read_cache` and :func:`read_bapps_statistics` check the file against it and
+raise :class:`~dpsim.integrity.CorruptIntermediateError` on a difference (:mod:`dpsim.integrity`).
+
 The statistics are computed without dropout. Training on them applies dropout to the
 statistics instead of to the squared differences before the spatial mean: the same expected
 value, a smaller variance (see :class:`dpsim.train.CachedLinSource`).
@@ -19,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dpsim import io
+from dpsim import integrity, io
 from dpsim.data.bapps import BappsDataset
 from dpsim.data.pool import Pool, load_pool
 from dpsim.inference import to_signed
@@ -102,18 +106,20 @@ def bapps_statistics(
 
 
 def write_bapps_statistics(
-    path: str | Path, metric: DPSMetric, arrays: dict[str, np.ndarray]
+    path: str | Path, metric: DPSMetric, arrays: dict[str, np.ndarray], writer: str = ""
 ) -> None:
-    """Store :func:`bapps_statistics` with the metric description it was computed with."""
+    """Store :func:`bapps_statistics` with the metric description it was computed with, and
+    the file's record (``writer``: the rule that writes it)."""
     description = json.dumps(metric.describe(), sort_keys=True)
     io.write_npz(path, **arrays, metric=np.array(description))
+    integrity.write_record(path, writer)
 
 
 def read_bapps_statistics(path: str | Path) -> tuple[dict[str, dict[str, np.ndarray]], dict]:
     """``{"2afc:subset": {"s0", "s1", "judge"}, "jnd:subset": {"s", "same"}}`` and the metric
-    description of a file written by :func:`write_bapps_statistics`."""
+    description of a file written by :func:`write_bapps_statistics`, checked against its record."""
     subsets: dict[str, dict[str, np.ndarray]] = {}
-    with np.load(path) as data:
+    with integrity.reading(path), np.load(path) as data:
         description = json.loads(str(data["metric"]))
         for key in data.files:
             if key == "metric":
@@ -123,27 +129,39 @@ def read_bapps_statistics(path: str | Path) -> tuple[dict[str, dict[str, np.ndar
     return subsets, description
 
 
-def cache_pool(metric: DPSMetric, pool_dir: str | Path, out_path: str | Path, device: str) -> None:
-    """Compute the statistics of the pool draw in ``pool_dir`` and write them to ``out_path``."""
+def cache_pool(
+    metric: DPSMetric, pool_dir: str | Path, out_path: str | Path, device: str, writer: str = ""
+) -> None:
+    """Compute the statistics of the pool draw in ``pool_dir`` and write them to ``out_path``
+    (``writer``: the rule that writes it, for the file's record)."""
     drawn = load_pool(pool_dir)
     s0, s1 = pool_statistics(metric, drawn, device=device)
-    write_cache(out_path, metric.cpu(), drawn, s0, s1)
+    write_cache(out_path, metric.cpu(), drawn, s0, s1, writer=writer)
 
 
-def write_cache(path: str | Path, metric: DPSMetric, pool: Pool, s0: np.ndarray, s1: np.ndarray):
+def write_cache(
+    path: str | Path,
+    metric: DPSMetric,
+    pool: Pool,
+    s0: np.ndarray,
+    s1: np.ndarray,
+    writer: str = "",
+) -> None:
     """Store statistics with the pool's distortion ids (for the labels of any context), the
-    channel counts and the metric description (atomic)."""
+    channel counts and the metric description (atomic), then the file's record (``writer``:
+    the rule that writes it)."""
     description = json.dumps(metric.describe(), sort_keys=True)
     channels = np.asarray(metric.backbone.channels, dtype=np.int64)
     io.write_npz(
         path, s0=s0, s1=s1, d0=pool.d0, d1=pool.d1, channels=channels, metric=np.array(description)
     )
+    integrity.write_record(path, writer)
 
 
 def read_cache(path: str | Path) -> dict:
-    """A cache written by :func:`write_cache`: ``s0``, ``s1``, ``d0``, ``d1``, ``channels``,
-    ``metric`` (dict)."""
-    with np.load(path) as data:
+    """A cache written by :func:`write_cache`, checked against its record: ``s0``, ``s1``,
+    ``d0``, ``d1``, ``channels``, ``metric`` (dict) and ``sha256`` (of the file)."""
+    with integrity.reading(path) as digest, np.load(path) as data:
         return {
             "s0": data["s0"],
             "s1": data["s1"],
@@ -151,4 +169,5 @@ def read_cache(path: str | Path) -> dict:
             "d1": data["d1"],
             "channels": tuple(int(c) for c in data["channels"]),
             "metric": json.loads(str(data["metric"])),
+            "sha256": digest,
         }

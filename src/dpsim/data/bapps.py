@@ -10,6 +10,11 @@ must hold the same stems. Decoding thousands of PNGs for every evaluation is slo
 is packed once into a memory-mapped uint8 array at the evaluation size (64x64, the maintainers'
 protocol; larger files are resized with PIL's bicubic filter and the resize is recorded). The same
 code reads the real benchmark and the offline fixture (:mod:`dpsim.data.fixture`).
+
+A packed subset's ``.json`` and the cache's ``index.json`` record each array file (size, sha256,
+the rule that packed it); :class:`BappsDataset` checks the sizes when it opens a subset (not the
+sha256: the arrays are memory-mapped and training reads a few rows of them at a time), and the
+workflow checks them at every start (:mod:`dpsim.integrity`).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from dpsim import io
+from dpsim import integrity, io
 from dpsim.data import image_file
 from dpsim.inference import signed
 
@@ -219,9 +224,15 @@ def cache_paths(cache_dir: str | Path, subset_key: str) -> dict[str, Path]:
 
 
 def pack_subset(
-    root: str | Path, subset: Subset, size: int, cache_dir: str | Path, workers: int = 2
+    root: str | Path,
+    subset: Subset,
+    size: int,
+    cache_dir: str | Path,
+    workers: int = 2,
+    writer: str = "",
 ):
-    """Decode every item of ``subset`` once into ``images.npy`` / ``labels.npy``; return meta."""
+    """Decode every item of ``subset`` once into ``images.npy`` / ``labels.npy``; return meta,
+    with the record of both files and ``writer`` (the rule that packs them)."""
     root = Path(root)
     count, parts = len(subset.stems), len(PARTS[subset.kind][0])
     images = np.empty((count, parts, 3, size, size), dtype=np.uint8)
@@ -245,16 +256,25 @@ def pack_subset(
         "sizes_on_disk": sorted(original_sizes),
         "resize": RESIZE_FILTER if original_sizes != {(size, size)} else "none",
         "stems": list(subset.stems),
+        "files": {part: integrity.file_record(paths[part]) for part in ("images", "labels")},
+        "rule": writer,
     }
     io.write_json(meta, paths["meta"])
     return meta
 
 
-def pack_all(manifest_path: str | Path, cache_dir: str | Path, size: int, workers: int = 2) -> dict:
-    """Pack every subset a manifest lists; writes ``index.json`` listing the packed subsets."""
+def pack_all(
+    manifest_path: str | Path,
+    cache_dir: str | Path,
+    size: int,
+    workers: int = 2,
+    writer: str = "",
+) -> dict:
+    """Pack every subset a manifest lists; writes ``index.json`` listing the packed subsets and
+    the record of every array file (``writer``: the rule that packs them)."""
     data = json.loads(Path(manifest_path).read_text())
     packed = [
-        pack_subset(data["root"], subset, size, cache_dir, workers)
+        pack_subset(data["root"], subset, size, cache_dir, workers, writer)
         for subset in subsets_from_manifest(data)
     ]
     index = {
@@ -263,6 +283,8 @@ def pack_all(manifest_path: str | Path, cache_dir: str | Path, size: int, worker
         "subsets": [
             {k: m[k] for k in ("kind", "split", "name", "items", "resize")} for m in packed
         ],
+        "files": [record for m in packed for record in m["files"].values()],
+        "rule": writer,
     }
     io.write_json(index, Path(cache_dir) / "index.json")
     return index
@@ -289,10 +311,28 @@ class BappsDataset(torch.utils.data.Dataset):
             )
         self.meta = json.loads(paths["meta"].read_text())
         self.kind, self.split, self.subset = kind, split, subset
-        self.images = np.load(paths["images"], mmap_mode="r")
-        self.labels = np.load(paths["labels"])
+        rule = self.meta.get("rule", "")
+        for part, record in self.meta.get("files", {}).items():  # sizes only: see module doc
+            integrity.check_file(
+                paths[part],
+                record,
+                recorded_in=paths["meta"],
+                rule=rule,
+                rebuild=cache_dir,
+                sha256=False,
+            )
+        with integrity.readable(paths["images"], rule=rule, rebuild=cache_dir):
+            self.images = np.load(paths["images"], mmap_mode="r")
+        with integrity.readable(paths["labels"], rule=rule, rebuild=cache_dir):
+            self.labels = np.load(paths["labels"])
         if len(self.images) != len(self.labels) or len(self.labels) != self.meta["items"]:
-            raise BappsError(f"packed subset {key} in {cache_dir} is inconsistent; pack it again")
+            raise integrity.CorruptIntermediateError.of(
+                paths["meta"],
+                f"{len(self.images)} items of images and {len(self.labels)} labels, but "
+                f"{self.meta['items']} recorded",
+                rule=rule,
+                rebuild=cache_dir,
+            )
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -3,7 +3,8 @@
 A pool draw of a split is a folder of shards plus ``manifest.json``::
 
     results/pool/{split}/draw{k}/
-        manifest.json        spec (seed, sizes, input sha256), shard list with sha256 of each shard
+        manifest.json        spec (seed, sizes, input sha256), the rule that wrote the draw, and
+                             each shard's record: file, bytes, sha256, triplets
         shard_00000.npz      ref, p0, p1: uint8 (n, 3, S, S); ref_index, triplet: int64 (n,);
         shard_00001.npz      d0, d1: int64 (n,) distortion ids; params0, params1: float64 (n, 2)
 
@@ -11,6 +12,8 @@ Every random choice (reference order, distortion pair, parameters) comes from a 
 the config seed, the split, the draw and the shard number, so shards are reproducible one by one.
 Shards are written atomically into ``.draw{k}.partial/``; a job that crashes resumes from the
 shards already there (if the spec is unchanged), and the folder is renamed into place at the end.
+:func:`load_pool` checks every shard's size and sha256 against the manifest and raises
+:class:`~dpsim.integrity.CorruptIntermediateError` on a difference (:mod:`dpsim.integrity`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from dpsim import contexts, distortions, io
+from dpsim import contexts, distortions, integrity, io
 from dpsim.seeding import rng
 
 log = logging.getLogger(__name__)
@@ -136,8 +139,13 @@ def build_pool(
     seed: int,
     batch_size: int = 512,
     device: str = "cpu",
+    writer: str = "",
 ) -> dict:
-    """Write one pool draw of ``split`` from ``images`` into ``out_dir``; returns the manifest."""
+    """Write one pool draw of ``split`` from ``images`` into ``out_dir``; returns the manifest.
+
+    ``writer``, the rule that writes the draw, goes into the manifest so that a reader finding a
+    corrupt shard can say what rebuilds it.
+    """
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"images must be uint8 (N, 3, S, S), got {images.dtype} {images.shape}")
@@ -156,8 +164,8 @@ def build_pool(
         else:
             log.info("reusing finished shard %s", path.name)
         start, stop = spec.shard_bounds(shard)
-        shards.append({"file": path.name, "triplets": stop - start, "sha256": _file_sha256(path)})
-    manifest = {"spec": asdict(spec), "shards": shards}
+        shards.append({**integrity.file_record(path), "triplets": stop - start})
+    manifest = {"spec": asdict(spec), "shards": shards, "rule": writer}
     io.write_json(manifest, work / "manifest.json")
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -180,14 +188,6 @@ def _prepare_work_dir(out_dir: Path, spec: PoolSpec) -> Path:
     return work
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def pool_fingerprint(pool_dir: str | Path) -> str:
     """SHA-256 of a finished draw's manifest, which records the spec (seed, sizes, the source
     images' sha256) and every shard's sha256: it changes whenever the draw's content does."""
@@ -199,25 +199,40 @@ def pool_fingerprint(pool_dir: str | Path) -> str:
     return hashlib.sha256(manifest_path.read_bytes()).hexdigest()
 
 
-def load_pool(pool_dir: str | Path, verify: bool = False) -> Pool:
-    """Load a pool draw written by :func:`build_pool` (optionally checking every shard's sha256)."""
+def load_pool(pool_dir: str | Path, verify: bool = True) -> Pool:
+    """Load a pool draw written by :func:`build_pool`, checking each shard against its record in
+    the manifest: its size always, its sha256 with ``verify`` (the default; about 25 ms per
+    38 MB shard, 2.3 to 3.5 times a load from the page cache: :mod:`dpsim.integrity`).
+
+    Raises :class:`~dpsim.integrity.CorruptIntermediateError` naming the shard, the difference, the
+    rule that writes the draw and the folder to delete, when a shard differs or cannot be read.
+    """
     pool_dir = Path(pool_dir)
     manifest_path = pool_dir / "manifest.json"
     if not manifest_path.is_file():
         raise FileNotFoundError(
             f"{manifest_path} is missing: {pool_dir} is not a finished pool draw"
         )
-    manifest = json.loads(manifest_path.read_text())
+    with integrity.readable(manifest_path, rebuild=pool_dir):
+        manifest = json.loads(manifest_path.read_text())
     if manifest["spec"].get("format") != POOL_FORMAT:
         raise ValueError(f"{manifest_path}: pool format {manifest['spec'].get('format')} unknown")
+    rule = manifest.get("rule", "")
     parts: dict[str, list[np.ndarray]] = {name: [] for name in ARRAYS}
     for shard in manifest["shards"]:
         path = pool_dir / shard["file"]
-        if verify and _file_sha256(path) != shard["sha256"]:
-            raise ValueError(f"{path}: sha256 differs from {manifest_path}; rebuild the pool")
-        with np.load(path) as data:
-            if len(data["ref"]) != shard["triplets"]:
-                raise ValueError(f"{path}: {len(data['ref'])} triplets, manifest says {shard}")
-            for name in ARRAYS:
-                parts[name].append(data[name])
+        integrity.check_file(
+            path, shard, recorded_in=manifest_path, rule=rule, rebuild=pool_dir, sha256=verify
+        )
+        with integrity.readable(path, rule=rule, rebuild=pool_dir), np.load(path) as data:
+            arrays = {name: data[name] for name in ARRAYS}
+        if len(arrays["ref"]) != shard["triplets"]:
+            raise integrity.CorruptIntermediateError.of(
+                path,
+                f"{len(arrays['ref'])} triplets, but {manifest_path} records {shard['triplets']}",
+                rule=rule,
+                rebuild=pool_dir,
+            )
+        for name in ARRAYS:
+            parts[name].append(arrays[name])
     return Pool(**{name: np.concatenate(arrays) for name, arrays in parts.items()})

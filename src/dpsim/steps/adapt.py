@@ -19,7 +19,6 @@ import torch
 
 from dpsim import contexts, feature_cache, io
 from dpsim.contexts import Context
-from dpsim.data.download import sha256_file
 from dpsim.data.pool import load_pool, pool_fingerprint
 from dpsim.metric import DPSMetric, grid_metric, save_metric
 from dpsim.runtime import resolve_device
@@ -47,7 +46,7 @@ def pool_statistics(
     metric = grid_metric(settings["grid"], network, "lin", seed)
     device = resolve_device(settings["device"])
     for pool_dir, out_path in zip(inputs["pools"], outputs["caches"], strict=True):
-        feature_cache.cache_pool(metric, pool_dir, out_path, device)
+        feature_cache.cache_pool(metric, pool_dir, out_path, device, writer=job.rule)
 
 
 def adapt_lin_all_contexts(
@@ -63,16 +62,16 @@ def adapt_lin_all_contexts(
     chosen = contexts.contexts_from_records(settings["contexts"])
     network, seed = settings["job"]["network"], settings["job"]["seed"]
     caches: dict[int | str, str] = {**dict(enumerate(inputs["train"])), "val": inputs["val"]}
-    stats, label_sets = {}, {}
+    stats, label_sets, data = {}, {}, {}
     for key, path in caches.items():
-        cache = feature_cache.read_cache(path)
+        cache = feature_cache.read_cache(path)  # checked against its record (sha256 included)
         stats[key] = (cache["s0"], cache["s1"])
         label_sets[key] = contexts.label_matrix(chosen, cache["d0"], cache["d1"])
+        data[str(key)] = cache["sha256"]
     metric = grid_metric(settings["grid"], network, "lin", seed)
     initial = torch.cat([w.detach() for w in metric.weights])
     train_settings = TrainSettings.from_config(settings["train"])
     source = CachedLinSource(stats, label_sets, train_settings.dropout, initial, device=device)
-    data = {str(key): sha256_file(path) for key, path in caches.items()}
     result = _train(
         settings, source, metric, chosen, data, (network, "lin", "all-contexts", seed), state
     )

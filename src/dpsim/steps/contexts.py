@@ -42,6 +42,7 @@ def pool_draw(settings: Settings, inputs: Files, outputs: Files, *, job: Job = N
         seed=settings["seed"],
         batch_size=section["batch_size"],
         device=resolve_device(settings["device"]),
+        writer=job.rule,
     )
     log.info("pool %s draw %d: %d shards", split, draw, len(manifest["shards"]))
 

@@ -79,4 +79,4 @@ def bapps_cache(settings: Settings, inputs: Files, outputs: Files, *, job: Job =
     job.start()
     with io.atomic_dir(outputs["cache"]) as temp:
         size = settings["bapps"]["image_size"]
-        bapps.pack_all(inputs["manifest"], temp, size, workers=job.threads)
+        bapps.pack_all(inputs["manifest"], temp, size, workers=job.threads, writer=job.rule)

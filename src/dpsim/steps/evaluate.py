@@ -27,9 +27,9 @@ def evaluation_statistics(
     cell = settings["job"]
     metric = grid_metric(settings["grid"], cell["network"], "lin", cell["seed"])
     device = resolve_device(settings["device"])
-    feature_cache.cache_pool(metric, inputs["pool"], outputs["test"], device)
+    feature_cache.cache_pool(metric, inputs["pool"], outputs["test"], device, writer=job.rule)
     arrays = feature_cache.bapps_statistics(metric, inputs["bapps"], device=device)
-    feature_cache.write_bapps_statistics(outputs["bapps"], metric.cpu(), arrays)
+    feature_cache.write_bapps_statistics(outputs["bapps"], metric.cpu(), arrays, writer=job.rule)
 
 
 #: What a lin checkpoint and the cached statistics must share to be scored together.
