@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-BENCHMARKS = ("distortions", "bapps_loading", "metric", "adapt_lin", "integrity")
+BENCHMARKS = ("distortions", "bapps_loading", "metric", "adapt_lin", "integrity", "mixing")
 
 
 def machine() -> dict:
