@@ -20,13 +20,14 @@ import argparse
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from dpsim.cluster import controller_answers
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = "tests/configs/tiny.yaml"
@@ -126,21 +127,10 @@ def _snakemake(words: list[str], workdir: Path) -> list[str]:
     return [*words[:at], *program, "-d", str(workdir), *args]
 
 
-def slurm_answers() -> bool:
-    """Whether a SLURM controller answers here (``sinfo`` lists a usable node)."""
-    if shutil.which("sinfo") is None:
-        return False
-    try:
-        answer = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=20)
-    except subprocess.TimeoutExpired:
-        return False
-    return answer.returncode == 0 and any(s in answer.stdout for s in ("idle", "mix", "alloc"))
-
-
 def run_all(commands: list[Command], workdir: Path) -> list[str]:
     """Run each command in turn (the first builds the run, the rest reuse it); the failures."""
     failures = []
-    slurm = slurm_answers()
+    slurm = controller_answers()
     for command in commands:
         if not command.argv or (command.needs_slurm and not slurm):
             why = command.reason or "no SLURM controller answers here"

@@ -126,3 +126,18 @@ def test_read_nodes_without_sinfo_or_with_a_failing_sinfo_is_none(monkeypatch):
         return subprocess.CompletedProcess(args, 0, SINFO, "")
 
     assert set(read_nodes(run=answering)) == {"", "debug", "gpu"}
+
+
+def test_controller_answers_only_with_sinfo_listing_a_usable_node(monkeypatch):
+    from dpsim import cluster
+
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    assert not cluster.controller_answers()
+    monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/sinfo")
+    for listing, expected in (
+        ("debug* up infinite 1 idle vm\n", True),
+        ("debug* up 1 down vm", False),
+    ):
+        answer = subprocess.CompletedProcess([], 0, listing, "")
+        monkeypatch.setattr(cluster.subprocess, "run", lambda *a, answer=answer, **k: answer)
+        assert cluster.controller_answers() is expected

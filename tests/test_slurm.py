@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from dpsim.cluster import controller_answers
+
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.timeout(2400)]
 REPO = Path(__file__).resolve().parents[1]
 #: Pending reasons that never clear by themselves.
@@ -26,19 +28,9 @@ HOPELESS = ("PartitionConfig", "PartitionNodeLimit", "PartitionTimeLimit", "ReqN
 WHOLE_RUN_LIMIT_S = 1800
 
 
-def _slurm_answers() -> bool:
-    if shutil.which("sinfo") is None:
-        return False
-    try:
-        run = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=20)
-    except subprocess.TimeoutExpired:
-        return False
-    return run.returncode == 0 and any(state in run.stdout for state in ("idle", "mix", "alloc"))
-
-
 @pytest.fixture(scope="module")
 def cluster():
-    if not _slurm_answers():
+    if not controller_answers():
         if os.environ.get("DPSIM_REQUIRE_SLURM") == "1":
             pytest.fail("DPSIM_REQUIRE_SLURM=1 but no SLURM controller answers (sinfo)")
         pytest.skip("no SLURM cluster here: run scripts/slurm_cluster.sh start (as root)")

@@ -17,6 +17,7 @@ import yaml
 from local_http import LocalHTTPServer
 
 from dpsim import feature_cache
+from dpsim.config import load_config
 from dpsim.data.bapps import BappsDataset
 from dpsim.data.fixture import FixtureSpec, write_archives, write_fixture
 from dpsim.data.pool import load_pool
@@ -511,7 +512,7 @@ def test_every_job_that_uses_the_device_asks_for_a_gpu(tmp_path, repo):
     assert run.returncode == 0, run.stderr[-3000:]
     resources = _job_resources(run.stdout)
     assert {"pool_draw", "adapt_direct", "evaluation_statistics", "readout"} <= set(resources)
-    validated = dpsim_config(config)
+    validated = load_config(config)
     wildcards = {"split": "train", "draw": "0", "network": "alexnet", "seed": "0"}
     wildcards |= {
         "variant": "tune",
@@ -525,12 +526,6 @@ def test_every_job_that_uses_the_device_asks_for_a_gpu(tmp_path, repo):
         # rules without settings (summary, the readout summary and figures) read no config
         reads_device = rule in keys.RULES and "device" in keys.settings(rule, validated, wildcards)
         assert ("gpu=1" in line) == reads_device, f"{rule}: reads device {reads_device}: {line}"
-
-
-def dpsim_config(path: Path) -> dict:
-    from dpsim.config import load_config
-
-    return load_config(path)
 
 
 @pytest.mark.parametrize(

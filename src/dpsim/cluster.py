@@ -22,6 +22,7 @@ __all__ = [
     "ClusterFitError",
     "Node",
     "Request",
+    "controller_answers",
     "gres_gpus",
     "misfits",
     "parse_sinfo",
@@ -98,6 +99,17 @@ def parse_sinfo(text: str) -> dict[str, list[Node]]:
         for key in keys:
             nodes.setdefault(key, []).append(node)
     return nodes
+
+
+def controller_answers() -> bool:
+    """Whether a SLURM controller answers here: ``sinfo`` lists a node that can take jobs."""
+    if shutil.which("sinfo") is None:
+        return False
+    try:
+        answer = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return False
+    return answer.returncode == 0 and any(s in answer.stdout for s in ("idle", "mix", "alloc"))
 
 
 def read_nodes(run: Callable[..., Any] = subprocess.run) -> dict[str, list[Node]] | None:

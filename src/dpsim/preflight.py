@@ -165,13 +165,7 @@ def run_preflight(
         timeout: Seconds to wait for each host's TCP connection (hosts are probed concurrently).
     """
     workdir = Path(workdir)
-    needs = [
-        *_bapps_needs(config["bapps"], workdir),
-        *_weights_needs(config["grid"], workdir),
-        *_readout_weights_needs(config, workdir),
-        *_images_needs(config["images"], workdir),
-    ]
-    checks = _resolve_downloads(needs, timeout)
+    checks = _resolve_downloads(_data_needs(config, workdir), timeout)
     checks.append(check_gpu(config["device"]))
     checks += check_disk(disk_needs(config, workdir))
     for check in checks:  # the caller reports failures (raise_on_failure, the CLI)
@@ -192,17 +186,22 @@ def startup_checks(
     at its start instead.
     """
     workdir = Path(workdir)
-    needs = [
-        *_bapps_needs(config["bapps"], workdir),
-        *_weights_needs(config["grid"], workdir),
-        *_readout_weights_needs(config, workdir),
-        *_images_needs(config["images"], workdir),
-    ]
+    needs = _data_needs(config, workdir)
     checks = [need for need in needs if isinstance(need, Check)]  # downloads: their own jobs
     checks += _mos_checks(config, workdir)
     if gpu:
         checks.append(check_gpu(config["device"]))
     return checks
+
+
+def _data_needs(config: dict[str, Any], workdir: Path) -> list[Check | _Download]:
+    """What the run reads: BAPPS, the grid's and the readout study's weights, the images."""
+    return [
+        *_bapps_needs(config["bapps"], workdir),
+        *_weights_needs(config["grid"], workdir),
+        *_readout_weights_needs(config, workdir),
+        *_images_needs(config["images"], workdir),
+    ]
 
 
 def _mos_checks(config: dict[str, Any], workdir: Path) -> list[Check]:
