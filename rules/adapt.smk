@@ -1,4 +1,5 @@
-# Adaptation: frozen-backbone statistics (computed once), then one training per grid cell.
+# Adaptation: frozen-backbone statistics (computed once), then one training per grid cell;
+# lin and mix train every context of a network in one job on the frozen backbone's features.
 # Training jobs read their context's ranking from their settings, not from rankings.parquet,
 # so a new context re-trains only itself (and the all-contexts lin job).
 
@@ -59,6 +60,40 @@ if config["grid"]["batch_contexts"]:
             gpu=GPU_JOBS,
         script:
             "../workflow_scripts/adapt_lin_all_contexts.py"
+
+
+rule adapt_mix_all_contexts:
+    input:
+        train=train_pools,
+        val="results/pool/val/draw0",
+        weights=weights_file(),
+    output:
+        best=expand(
+            "results/metrics/{{network}}/mix/{context}/seed{{seed}}/best.pt",
+            context=MIX_CONTEXTS,
+        ),
+        last=expand(
+            "results/metrics/{{network}}/mix/{context}/seed{{seed}}/last.pt",
+            context=MIX_CONTEXTS,
+        ),
+        log=expand(
+            "results/metrics/{{network}}/mix/{context}/seed{{seed}}/log.parquet",
+            context=MIX_CONTEXTS,
+        ),
+    params:
+        settings=settings("adapt_mix_all_contexts"),
+        state="results/train_state/{network}/mix/all/seed{seed}.pt",
+    log:
+        "logs/adapt/{network}_mix_all_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/adapt/{network}_mix_all_seed{seed}.tsv"
+    threads: 1
+    resources:
+        mem_mb=mix_memory_mb,
+        runtime=240,
+        gpu=GPU_JOBS,
+    script:
+        "../workflow_scripts/adapt_mix_all_contexts.py"
 
 
 rule adapt_direct:

@@ -41,6 +41,7 @@ rule stats:
         rankings="results/contexts/rankings.parquet",
         pool="results/pool/test/draw0",
         caps=cap_files(),
+        logs=training_logs(),
     output:
         **stats_tables(),
     params:

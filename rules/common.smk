@@ -56,6 +56,8 @@ CONTEXTS = [c.name for c in contexts_from_config(config["contexts"])]
 GRID = config["grid"]
 # tune and scratch train the backbone on the images: grid.direct.contexts may limit them.
 DIRECT_CONTEXTS = CONTEXTS[: GRID["direct"]["contexts"]]
+# mix trains on frozen difference maps: grid.mix.contexts may limit it (memory, time).
+MIX_CONTEXTS = CONTEXTS[: GRID["mix"]["contexts"]]
 READOUT = config["readout"]
 DIRECT_VARIANTS = "tune|scratch" if GRID["batch_contexts"] else "lin|tune|scratch"
 # Jobs ask the scheduler for a GPU only when the config asks for CUDA explicitly.
@@ -136,8 +138,16 @@ def train_pools(wildcards):
 
 
 def contexts_of(variant):
-    """The contexts a variant is trained on (all, or grid.direct.contexts for tune / scratch)."""
+    """The contexts a variant is trained on (all, or grid.direct.contexts for tune / scratch,
+    grid.mix.contexts for mix)."""
+    if variant == "mix":
+        return MIX_CONTEXTS
     return DIRECT_CONTEXTS if variant in BACKBONE_TRAINED else CONTEXTS
+
+
+def mix_memory_mb(wildcards):
+    """Memory of a mix training job: the difference maps of every pool draw it holds, and room."""
+    return dpsim.preflight.mix_memory_mb(config, wildcards.network)
 
 
 def trained_runs():

@@ -1,7 +1,8 @@
 # Evaluation: every metric on the context test triplets and on BAPPS, one row per item.
 # One job scores the metrics of all contexts of a (network, variant, seed): many small jobs
 # would spend most of their time starting Python and importing torch. lin metrics are scored
-# from the frozen backbone's statistics, computed once per network: one dot product per item.
+# from the frozen backbone's statistics, computed once per network: one dot product per item;
+# mix metrics from one pass of the frozen backbone for all of them.
 
 
 rule evaluation_statistics:
@@ -83,6 +84,35 @@ rule evaluate_trained:
         gpu=GPU_JOBS,
     script:
         "../workflow_scripts/evaluate_trained.py"
+
+
+rule evaluate_mix:
+    input:
+        last=expand(
+            "results/metrics/{{network}}/mix/{context}/seed{{seed}}/last.pt", context=MIX_CONTEXTS
+        ),
+        best=expand(
+            "results/metrics/{{network}}/mix/{context}/seed{{seed}}/best.pt", context=MIX_CONTEXTS
+        ),
+        pool="results/pool/test/draw0",
+        rankings="results/contexts/rankings.parquet",
+        bapps="results/bapps/cache",
+        weights=weights_file(),
+    output:
+        evaluations=expand(
+            "results/eval/{{network}}/mix/{context}/seed{{seed}}.parquet", context=MIX_CONTEXTS
+        ),
+    params:
+        settings=settings("evaluate_mix"),
+    log:
+        "logs/eval/{network}_mix_seed{seed}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=GPU_JOBS,
+    script:
+        "../workflow_scripts/evaluate_mix.py"
 
 
 rule evaluate_untrained:

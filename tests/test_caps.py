@@ -83,3 +83,27 @@ def test_the_statistics_know_the_caps_columns_without_importing_torch():
     from dpsim import analysis
 
     assert analysis.CAPS == caps.COLUMNS
+
+
+def test_the_cap_table_compares_each_variant_on_its_own_contexts():
+    caps_rows = [
+        {"network": "alexnet", "seed": 0, "context": f"c{k}", "weighting": w, "score": s + k / 10}
+        for k in range(3)
+        for w, s in (("unit", 0.5), ("nonnegative", 0.6), ("unconstrained", 0.8))
+    ]
+    summary = pd.DataFrame(
+        [
+            {"network": "alexnet", "variant": v, "context": f"c{k}", "seed": 0}
+            | {"dataset": "context", "score": score + k / 10}
+            for v, score, contexts in (("lin", 0.6, 3), ("mix", 0.75, 1))
+            for k in range(contexts)
+        ]
+    )
+    table = findings.cap_comparison(pd.DataFrame(caps_rows), summary).set_index("variant")
+    assert table.loc["lin", "contexts"] == 3 and table.loc["mix", "contexts"] == 1
+    assert table.loc["lin", "unconstrained cap"] == pytest.approx(0.9)  # mean over c0..c2
+    mix = table.loc["mix"]  # c0 only: lin 0.6, mix 0.75, cap 0.8
+    assert (mix["lin"], mix["unconstrained cap"]) == pytest.approx((0.6, 0.8))
+    assert mix["gap closed"] == pytest.approx(0.75)
+    sentence = findings.cap_findings(pd.DataFrame(caps_rows), summary)[-1]
+    assert "closes 75% of the gap" in sentence and "(at least half)" in sentence

@@ -41,10 +41,14 @@ def test_distance_with_random_weights_prints_the_metric_value(pngs, capsys):
     assert sum(float(line.split()[1]) for line in lines[1:]) == pytest.approx(expected, rel=1e-4)
 
 
-def test_distance_with_a_metric_checkpoint(pngs, tmp_path, capsys):
-    metric = build_metric("squeezenet1_1", "lin", weights="random", seed=4)
+@pytest.mark.parametrize("variant", ["lin", "mix"])
+def test_distance_with_a_metric_checkpoint(pngs, tmp_path, capsys, variant):
+    metric = build_metric("squeezenet1_1", variant, weights="random", seed=4, mix_rank=5)
     with torch.no_grad():
         metric.weights[0].mul_(3.0)
+        if metric.mixing is not None:  # far from its small start: the term counts
+            for q in metric.mixing.mixing:
+                q.mul_(30.0)
     save_metric(metric, tmp_path / "metric.pt")
     assert cli.main(["distance", *map(str, pngs), "--metric", str(tmp_path / "metric.pt")]) == 0
     assert float(capsys.readouterr().out) == pytest.approx(_expected(metric, *pngs), rel=1e-5)

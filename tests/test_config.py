@@ -109,7 +109,8 @@ def test_unknown_network_suggests_the_closest_name():
 
 def test_unknown_variant_lists_the_variants():
     message = _error({"grid": {"variants": ["lin", "finetune"]}})
-    assert "grid.variants[1]: 'finetune' is not one of: baseline, lin, tune, scratch" in message
+    expected = "grid.variants[1]: 'finetune' is not one of: baseline, lin, mix, tune, scratch"
+    assert expected in message
 
 
 def test_all_problems_are_reported_together():
@@ -236,3 +237,12 @@ def test_device_error_lists_the_allowed_values_not_a_regex():
     message = _error({"device": "gpu"})
     assert "device: 'gpu' is not allowed; use auto, cpu, cuda or cuda:N" in message
     assert "^(" not in message
+
+
+def test_mix_needs_the_spatial_readout():
+    message = _error({"grid": {"variants": ["lin", "mix"], "readout": "mean"}})
+    assert "grid.readout: variant mix is defined for the spatial readout only" in message
+    assert validate_config({"grid": {"variants": ["mix"]}})["grid"]["mix"] == {
+        "rank": 16,
+        "contexts": None,
+    }

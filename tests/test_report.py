@@ -125,7 +125,7 @@ def _summary() -> pd.DataFrame:
 
 
 def _report_inputs(tmp_path, manifest: dict) -> report.ReportInputs:
-    from dpsim import analysis, pairs
+    from dpsim import analysis, ladder, pairs
 
     everything = _summary()
     summary = analysis.at_checkpoint(everything, "last")
@@ -150,6 +150,9 @@ def _report_inputs(tmp_path, manifest: dict) -> report.ReportInputs:
         "caps": pd.DataFrame(columns=list(analysis.CAPS)),
     }
     tables["bapps_tests"] = analysis.bapps_tests(tables["bapps_deltas"], settings)
+    tables["tradeoff"] = ladder.tradeoff_table(
+        tables["context_tests"], tables["bapps_deltas"], pd.DataFrame()
+    )
     paths = {}
     for name in STATS_FILES:
         paths[name] = tmp_path / f"{name}.parquet"
@@ -184,6 +187,8 @@ def test_report_is_self_contained_and_warns_on_a_demo(tmp_path) -> None:
     assert "3 of 4 context cases" in findings_section
     assert "torch" in text and "margin: 0.02" in text  # software versions and the config
     assert "Not shown: this run scored the BAPPS fixture" in text
+    assert '<section id="ladder">' in text and "The adaptation ladder" in text
+    assert "lin trains one non-negative weight per channel" in text  # the methods' variants
 
 
 def test_report_without_demo_inputs_has_no_banner(tmp_path) -> None:
@@ -493,3 +498,17 @@ def test_mixed_model_warnings_become_one_note_with_the_messages_folded() -> None
     clean = _mixed_models().iloc[:2]
     assert "None of the 1 fits warned" in fits.models_section(clean).body
     assert "on the boundary" not in fits.models_section(clean).body
+
+
+def test_the_methods_name_what_each_variant_trains():
+    from dpsim.config import validate_config
+
+    grid = validate_config(
+        {"grid": {"variants": ["lin", "mix", "tune"], "mix": {"rank": 8, "contexts": 4}}}
+    )["grid"]
+    text = report._variants_text(grid)
+    assert "mix trains lin's weights and, per tapped layer, a rank-8 matrix" in text
+    assert (
+        "on the first 4 contexts" in text
+        and "tune trains the channel weights and the whole network, on every context" in text
+    )

@@ -449,3 +449,78 @@ def test_a_job_reading_device_cuda_fails_at_its_start_without_a_gpu(tmp_path, mo
     assert "set device: auto or cpu" in message
     Job(log=str(tmp_path / "job.log"), rule="pool_statistics", device="auto").start()
     Job(log=str(tmp_path / "job.log"), rule="rankings").start()  # reads no device: no check
+
+
+MIX_CONFIG = _changed("grid.mix", {"rank": 3, "contexts": 2})
+
+
+def _adapt_mix(root, tag, config=MIX_CONFIG):
+    names = _names(config)[: config["grid"]["mix"]["contexts"]]
+    outputs = _outputs(root / tag, names)
+    adapt.adapt_mix_all_contexts(
+        keys.settings("adapt_mix_all_contexts", config, {"network": NETWORK, "seed": "0"}),
+        {
+            "train": [str(root / f"pool/{d}") for d in TRAIN_DRAWS],
+            "val": str(root / "pool/val/draw0"),
+        },
+        outputs,
+        state=str(root / tag / "state.pt"),
+    )
+    return {name: {w: outputs[w][i] for w in outputs} for i, name in enumerate(names)}
+
+
+def test_mix_trains_every_chosen_context_and_its_evaluation_is_the_reloaded_metric(
+    workspace, bapps_cache
+):
+    assert keys.settings("evaluate_mix", MIX_CONFIG, {"network": NETWORK, "seed": "0"})[
+        "contexts"
+    ] == ["c000", "c001"]
+    outputs = _adapt_mix(workspace, "mix")
+    for name, paths in outputs.items():
+        metric = load_metric(paths["last"])
+        assert metric.variant == "mix" and metric.describe()["mix_rank"] == 3
+        assert checkpoint_extra(paths["last"])["context"] == name
+        assert pd.read_parquet(paths["log"])["epoch"].tolist() == [0, 1]
+    names = list(outputs)
+    evaluations = [str(workspace / f"mix/{n}.parquet") for n in names]
+    inputs = {w: [outputs[n][w] for n in names] for w in ("last", "best")}
+    inputs |= {"pool": str(workspace / "pool/test/draw0"), "bapps": bapps_cache}
+    inputs |= {"rankings": str(workspace / "rankings.parquet")}
+    steps.call(
+        "evaluate_mix",
+        MIX_CONFIG,
+        inputs,
+        {"evaluations": evaluations},
+        {"network": NETWORK} | {"seed": 0},
+    )
+    test = load_pool(workspace / "pool/test/draw0")
+    triplets = np.stack([test.ref, test.p0, test.p1], axis=1)
+    for name, path in zip(names, evaluations, strict=True):
+        table = pd.read_parquet(path)
+        assert list(table.columns) == list(COLUMNS) and set(table["kind"]) == {"2afc", "jnd"}
+        assert table["variant"].eq("mix").all() and table["context"].eq(name).all()
+        for checkpoint in ("last", "best"):
+            rows = table[(table["checkpoint"] == checkpoint) & (table["dataset"] == "context")]
+            d0, d1 = triplet_distances(load_metric(outputs[name][checkpoint]).eval(), triplets)
+            np.testing.assert_allclose(rows["d0"], d0, rtol=1e-6)
+            np.testing.assert_allclose(rows["d1"], d1, rtol=1e-6)
+
+
+def test_a_mix_job_killed_mid_training_resumes_to_the_same_metric(workspace, monkeypatch):
+    from dpsim import train as training
+
+    real = training._run_epoch
+
+    def dies_in_epoch_one(source, heads, optimizer, settings, seed, keys_, epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt("killed")
+        return real(source, heads, optimizer, settings, seed, keys_, epoch)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(training, "_run_epoch", dies_in_epoch_one)
+        with pytest.raises(KeyboardInterrupt):
+            _adapt_mix(workspace, "mix_killed")
+    assert _state_of(workspace / "mix_killed")["state"]["epoch"] == 1
+    resumed, fresh = _adapt_mix(workspace, "mix_killed"), _adapt_mix(workspace, "mix_fresh")
+    for name in resumed:
+        _assert_same_training(resumed[name], fresh[name])

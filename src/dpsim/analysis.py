@@ -27,6 +27,8 @@ orderings            (network, variant, context, seed): the metric's own orderin
 caps                 (network, seed, context, weighting): the best unit, non-negative and
                      unconstrained linear readout of the frozen features (:mod:`dpsim.caps`),
                      fitted on the training triplets, scored on the test triplets
+tradeoff             (network, trained variant, seed, context): context gain, BAPPS changes,
+                     trained numbers and training time (:mod:`dpsim.ladder`)
 ===================  ===========================================================================
 
 Every table but ``checkpoints`` scores the adapted metrics at one checkpoint,
@@ -51,7 +53,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dpsim import aggregate, io, pairs, stats
+from dpsim import aggregate, io, ladder, pairs, stats
 from dpsim.names import CHECKPOINTS, NO_CHECKPOINT, STATS_FILES, UNTRAINED
 
 log = logging.getLogger(__name__)
@@ -333,11 +335,13 @@ def write_stats(
     settings: StatsSettings,
     test_pool: str | Path | None = None,
     caps_paths: Sequence[str | Path] = (),
+    log_paths: Sequence[str | Path] = (),
 ) -> dict[str, pd.DataFrame]:
     """Compute every table and write each to ``out_paths[name]`` (Parquet, atomic).
 
     ``test_pool``: the test draw the context items index (for the pairs and orderings tables);
-    ``caps_paths``: the fitted readouts of every network and seed, gathered as ``caps``.
+    ``caps_paths``: the fitted readouts of every network and seed, gathered as ``caps``;
+    ``log_paths``: the training logs, for the trained numbers and times of ``tradeoff``.
     """
     missing = set(STATS_FILES) - set(out_paths)
     if missing:
@@ -357,6 +361,9 @@ def write_stats(
     )
     caps = [pd.read_parquet(path) for path in caps_paths]
     tables["caps"] = pd.concat(caps, ignore_index=True) if caps else pd.DataFrame(columns=CAPS)
+    tables["tradeoff"] = ladder.tradeoff_table(
+        tables["context_tests"], tables["bapps_deltas"], aggregate.read_training_logs(log_paths)
+    )
     for name, table in tables.items():
         log.info("%s: %d rows", name, len(table))
         io.write_parquet(table, out_paths[name])

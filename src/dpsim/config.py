@@ -165,7 +165,13 @@ def _semantic_problems(config: dict) -> Iterator[str]:
     schema) is skipped, so every independent problem is still reported in the same error.
     """
     checks = (_ranking_problems, _network_problems, _image_problems, _bapps_problems)
-    more = (_training_problems, _stats_problems, _readout_problems, _mos_problems)
+    more = (
+        _training_problems,
+        _mix_problems,
+        _stats_problems,
+        _readout_problems,
+        _mos_problems,
+    )
     for check in (*checks, *more):
         try:
             yield from list(check(config))
@@ -248,6 +254,16 @@ def _training_problems(config: dict) -> Iterator[str]:
             "grid.direct.epochs_constant + grid.direct.epochs_decay: tune / scratch need at least "
             f"one epoch, got {chosen['epochs_constant']} + {chosen['epochs_decay']}; set either "
             "to 1 or more (null takes train's)"
+        )
+
+
+def _mix_problems(config: dict) -> Iterator[str]:
+    """mix's channel mixing is a spatial mean of squared norms: it needs the spatial readout."""
+    grid = config["grid"]
+    if "mix" in grid["variants"] and grid["readout"] != "spatial":
+        yield (
+            f"grid.readout: variant mix is defined for the spatial readout only, got "
+            f"{grid['readout']!r}; set grid.readout: spatial or drop mix from grid.variants"
         )
 
 

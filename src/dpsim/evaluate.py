@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dpsim import inference, scoring
+from dpsim import frozen_maps, inference, scoring
 from dpsim.contexts import Context, labels
 from dpsim.data.bapps import BappsDataset
 from dpsim.data.pool import Pool
@@ -109,26 +109,124 @@ def _jnd_rows(subset: str, distances: np.ndarray, same: np.ndarray) -> pd.DataFr
     )
 
 
-def bapps_rows(model, pair_function, cache_dir: Path, device: str, batch_size: int):
-    """Rows of every packed BAPPS subset of the evaluation split (val)."""
+def bapps_distances(model, pair_function, cache_dir: Path, device: str, batch_size: int):
+    """``(kind, subset, distances, labels)`` of every packed BAPPS subset of the evaluation split
+    (val): 2AFC distances ``(d0, d1)``, JND ``(d,)``, each ``(N,)`` or ``(N, M)``."""
     index = json.loads((Path(cache_dir) / "index.json").read_text())
-    parts = []
+    scored = []
     for entry in index["subsets"]:
         if entry["split"] != "val":
             continue
         data = BappsDataset(cache_dir, entry["kind"], "val", entry["name"])
         images = np.asarray(data.images)
+        distances: tuple[np.ndarray, ...]
         if entry["kind"] == "2afc":
-            d0, d1 = inference.triplet_distances(
+            distances = inference.triplet_distances(
                 model, images, device=device, batch_size=batch_size
             )
-            parts.append(_two_afc_rows("bapps", entry["name"], d0, d1, data.labels))
         else:
-            d = inference.pair_distances(
-                pair_function, images[:, 0], images[:, 1], device=device, batch_size=batch_size
+            distances = (
+                inference.pair_distances(
+                    pair_function, images[:, 0], images[:, 1], device=device, batch_size=batch_size
+                ),
             )
-            parts.append(_jnd_rows(entry["name"], d, data.labels))
+        scored.append((entry["kind"], entry["name"], distances, data.labels))
+    return scored
+
+
+def _bapps_table(scored, column: int | None = None) -> list[pd.DataFrame]:
+    """Rows of :func:`bapps_distances`'s subsets (``column``: the metric of ``(N, M)`` ones)."""
+    parts = []
+    for kind, subset, distances, judged in scored:
+        chosen = [d if column is None else d[:, column] for d in distances]
+        if kind == "2afc":
+            parts.append(_two_afc_rows("bapps", subset, chosen[0], chosen[1], judged))
+        else:
+            parts.append(_jnd_rows(subset, chosen[0], judged))
+    return parts
+
+
+def bapps_rows(model, pair_function, cache_dir: Path, device: str, batch_size: int):
+    """Rows of every packed BAPPS subset of the evaluation split (val)."""
+    parts = _bapps_table(bapps_distances(model, pair_function, cache_dir, device, batch_size))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+class SharedBackbone(torch.nn.Module):
+    """Several metrics on one frozen backbone scored together: the backbone runs once per batch
+    and each metric reads its distances from the same features (``(N, M)`` for ``M`` metrics).
+
+    For the many checkpoints of a frozen-backbone variant (``mix``): one network pass instead
+    of one per checkpoint, and the same numbers as each metric alone (to 1e-6: mix metrics of
+    one rank are scored together as :func:`dpsim.frozen_maps.lin_and_mix_terms` scores contexts).
+    """
+
+    def __init__(self, metrics: Sequence[DPSMetric]) -> None:
+        super().__init__()
+        backbones = {id(m.backbone) for m in metrics}
+        if len(backbones) != 1 or any(m.trains_backbone for m in metrics):
+            raise ValueError("SharedBackbone needs metrics on one and the same frozen backbone")
+        self.metrics = torch.nn.ModuleList(metrics)
+        self._metrics: list[DPSMetric] = list(metrics)  # the same modules, typed
+        ranks = {m.mixing.rank if m.mixing is not None else None for m in metrics}
+        #: mix metrics of one rank are scored as one batch of contexts (frozen_maps's path)
+        self.stacked = len(ranks) == 1 and None not in ranks
+
+    def _features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        return self._metrics[0].features(images)
+
+    def _distances(self, fx: list[torch.Tensor], fy: list[torch.Tensor]) -> torch.Tensor:
+        """``(N, M)``: every metric's distances of the two sides' features."""
+        if not self.stacked:
+            return torch.stack([m.layer_distances(fx, fy).sum(dim=1) for m in self._metrics], 1)
+        mixings = [m.mixing.mixing for m in self._metrics if m.mixing is not None]
+        total = torch.zeros(len(fx[0]), len(mixings), device=fx[0].device)
+        for layer, (a, b) in enumerate(zip(fx, fy, strict=True)):
+            weights = torch.stack([m.weights[layer] for m in self._metrics])
+            mixing = torch.stack([q[layer] for q in mixings])
+            total = total + frozen_maps.lin_and_mix_terms((a - b).float(), weights, mixing)
+        return total
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        n = len(x)
+        both = self._features(torch.cat([x, y]))
+        return self._distances([f[:n] for f in both], [f[n:] for f in both])
+
+    def triplet_distances(
+        self, ref: torch.Tensor, p0: torch.Tensor, p1: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        n = len(ref)
+        feats = self._features(torch.cat([ref, p0, p1]))
+        refs = [f[:n] for f in feats]
+        d0 = self._distances(refs, [f[n : 2 * n] for f in feats])
+        d1 = self._distances(refs, [f[2 * n :] for f in feats])
+        return d0, d1
+
+
+def evaluate_shared(
+    metrics: Sequence[DPSMetric],
+    identities: Sequence[dict],
+    *,
+    pool: Pool,
+    contexts: Sequence[Sequence[Context]],
+    bapps_cache: str | Path | None,
+    device: str = "cpu",
+    batch_size: int = 256,
+) -> list[pd.DataFrame]:
+    """:func:`evaluate` of metrics on one frozen backbone (:class:`SharedBackbone`), one table
+    per metric; ``contexts[m]``: the contexts whose labels score metric ``m``'s test rows."""
+    bank = SharedBackbone(metrics).to(device).eval()
+    triplets = np.stack([pool.ref, pool.p0, pool.p1], axis=1)
+    d0, d1 = inference.triplet_distances(bank, triplets, device=device, batch_size=batch_size)
+    scored = []
+    if bapps_cache is not None:
+        scored = bapps_distances(bank, bank, Path(bapps_cache), device, batch_size)
+    tables = []
+    for column, (chosen, identity) in enumerate(zip(contexts, identities, strict=True)):
+        parts = [context_rows((pool.d0, pool.d1), chosen, d0[:, column], d1[:, column])]
+        parts += _bapps_table(scored, column)
+        tables.append(_identified(pd.concat(parts, ignore_index=True), identity))
+    return tables
 
 
 def evaluate(

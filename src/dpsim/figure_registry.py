@@ -90,6 +90,14 @@ FIGURES: tuple[FigureEntry, ...] = (
         lambda data: _figures().bapps_forest(data.stats["bapps_tests"], data.stats["bapps_deltas"]),
     ),
     FigureEntry(
+        "adaptation_tradeoff",
+        "Context gain against BAPPS change, per rung of the adaptation ladder",
+        "Results",
+        "key",
+        "result_figures",
+        lambda data: _figures().adaptation_tradeoff(data.stats["tradeoff"], data.margin),
+    ),
+    FigureEntry(
         "score_vs_rank_distance",
         "Context score against rank distance",
         "Results",

@@ -66,19 +66,39 @@ def _layout(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.contiguous(memory_format=torch.channels_last)
 
 
+class _Filled:
+    """A float64 result of ``count`` rows, filled batch by batch; its trailing shape is the
+    first batch's: ``(N,)`` for one metric, ``(N, M)`` for M metrics scored together
+    (:class:`dpsim.evaluate.SharedBackbone`)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._array: np.ndarray | None = None
+
+    def put(self, rows: slice, values: torch.Tensor) -> None:
+        batch = values.float().cpu().numpy()
+        if self._array is None:
+            self._array = np.empty((self.count, *batch.shape[1:]), dtype=np.float64)
+        self._array[rows] = batch
+
+    @property
+    def array(self) -> np.ndarray:
+        return self._array if self._array is not None else np.empty(0, dtype=np.float64)
+
+
 def pair_distances(
     function: PairFunction, x: np.ndarray, y: np.ndarray, *, device: str = "cpu", batch_size=256
 ) -> np.ndarray:
     """Distances ``(N,)`` (float64) of pairs ``(x[i], y[i])`` of uint8 images ``(N, 3, H, W)``."""
     if len(x) != len(y):
         raise ValueError(f"x and y hold {len(x)} and {len(y)} images: pairs need equal counts")
-    out = np.empty(len(x), dtype=np.float64)
+    out = _Filled(len(x))
     with torch.inference_mode(), autocast(device):
         for rows in _batches(len(x), batch_size):
             a = _layout(to_signed(x[rows], device))
             b = _layout(to_signed(y[rows], device))
-            out[rows] = function(a, b).float().cpu().numpy()
-    return out
+            out.put(rows, function(a, b))
+    return out.array
 
 
 def triplet_distances(
@@ -95,8 +115,7 @@ def triplet_distances(
     """
     if triplets.ndim != 5 or triplets.shape[1] != 3:
         raise ValueError(f"triplets must be (N, 3, 3, H, W) as (ref, p0, p1), got {triplets.shape}")
-    d0 = np.empty(len(triplets), dtype=np.float64)
-    d1 = np.empty(len(triplets), dtype=np.float64)
+    d0, d1 = _Filled(len(triplets)), _Filled(len(triplets))
     fused = getattr(metric, "triplet_distances", None)
     with torch.inference_mode(), autocast(device):
         for rows in _batches(len(triplets), batch_size):
@@ -106,5 +125,6 @@ def triplet_distances(
                 a, b = fused(ref, p0, p1)
             else:
                 a, b = metric(ref, p0), metric(ref, p1)
-            d0[rows], d1[rows] = a.float().cpu().numpy(), b.float().cpu().numpy()
-    return d0, d1
+            d0.put(rows, a)
+            d1.put(rows, b)
+    return d0.array, d1.array

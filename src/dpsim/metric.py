@@ -15,8 +15,10 @@ sorted over space, ``mean_hw (sort x_c - sort y_c)^2``; ``spatial+mean`` and ``s
 two statistics under the same weights.
 
 Variants: ``baseline`` (w = 1, nothing learned: a cosine-distance readout), ``lin`` (backbone
-frozen, w learned), ``tune`` (w and backbone learned, from the given weights), ``scratch`` (w and
-a randomly initialised backbone learned). In training, dropout (p = 0.5) acts on the squared
+frozen, w learned), ``mix`` (backbone frozen, w and a low-rank channel mixing ``Q_l`` per layer
+learned, adding ``mean_hw ||Q_l (x - y)||^2`` to each layer's distance; :mod:`dpsim.mixing`),
+``tune`` (w and backbone learned, from the given weights), ``scratch`` (w and a randomly
+initialised backbone learned). In training, dropout (p = 0.5) acts on the squared
 differences before the readout reduces them, as LPIPS's dropout before its 1x1 convolution.
 """
 
@@ -33,17 +35,20 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from dpsim.backbones import Backbone, build_backbone
+from dpsim.mixing import ChannelMixing
 from dpsim.registry import resolve
 
 log = logging.getLogger(__name__)
 
-VARIANTS: tuple[str, ...] = ("baseline", "lin", "tune", "scratch")
+VARIANTS: tuple[str, ...] = ("baseline", "lin", "mix", "tune", "scratch")
 READOUTS: tuple[str, ...] = ("spatial", "mean", "sort", "spatial+mean", "spatial+sort")
 INPUT_RANGES: tuple[str, ...] = ("-1,1", "0,1")
 EPS = 1e-10
 #: The LPIPS scaling layer for RGB inputs in [-1, 1].
 LPIPS_SHIFT = (-0.030, -0.088, -0.188)
 LPIPS_SCALE = (0.458, 0.448, 0.450)
+#: Default rank of ``mix``'s channel mixing (issue 16's measurement used 16).
+MIX_RANK = 16
 #: Version of a checkpoint's metric description: 2 records the weights' seed as a number.
 METRIC_FORMAT = 2
 
@@ -159,10 +164,16 @@ class DPSMetric(nn.Module):
 
     Args:
         backbone: the tapped network (:func:`dpsim.backbones.build_backbone`).
-        variant: ``baseline``, ``lin``, ``tune`` or ``scratch`` (see the module docstring).
-        readout: one of :data:`READOUTS`.
-        dropout: dropout probability on the squared differences in training (LPIPS: 0.5).
+        variant: ``baseline``, ``lin``, ``mix``, ``tune`` or ``scratch`` (see the module
+            docstring).
+        readout: one of :data:`READOUTS` (``mix``: ``spatial`` only).
+        dropout: dropout probability on the squared differences in training (LPIPS: 0.5); for
+            ``mix`` also on the differences before they are mixed.
+        mix_rank: rows of each layer's mixing matrix (``mix`` only).
+        mix_seed: seed of the mixing matrices' starting values (``mix`` only).
     """
+
+    mixing: ChannelMixing | None
 
     def __init__(
         self,
@@ -170,6 +181,9 @@ class DPSMetric(nn.Module):
         variant: str = "lin",
         readout: str = "spatial",
         dropout: float = 0.5,
+        *,
+        mix_rank: int = MIX_RANK,
+        mix_seed: int = 0,
     ) -> None:
         super().__init__()
         self.variant = resolve(variant, VARIANTS, "metric variant")
@@ -181,6 +195,9 @@ class DPSMetric(nn.Module):
             nn.Parameter(initial_weights(c, variant), requires_grad=variant != "baseline")
             for c in backbone.channels
         )
+        self.mixing = None
+        if self.variant == "mix":
+            self.mixing = ChannelMixing(backbone.channels, mix_rank, mix_seed, self.readout)
         self.backbone.requires_grad_(variant in ("tune", "scratch"))
         # Channels-last convolutions are markedly faster with oneDNN (CPU) and cuDNN (GPU).
         self.backbone.to(memory_format=torch.channels_last)
@@ -210,7 +227,10 @@ class DPSMetric(nn.Module):
             channel_statistics(a, b, self.readout, self.dropout) @ w.to(a.dtype)
             for a, b, w in zip(fx, fy, self.weights, strict=True)
         ]
-        return torch.stack(columns, dim=1)
+        distances = torch.stack(columns, dim=1)
+        if self.mixing is not None:
+            distances = distances + self.mixing.layer_terms(fx, fy, self.dropout)
+        return distances
 
     def forward(
         self,
@@ -271,6 +291,10 @@ class DPSMetric(nn.Module):
             return images
         return check_images(images, name, input_range)
 
+    def trained_parameter_count(self) -> int:
+        """Numbers this variant learns: channel weights, mixing matrices, a trained backbone."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
     @torch.no_grad()
     def clamp_weights_(self) -> None:
         """Project the channel weights onto w >= 0 (call after every optimiser step)."""
@@ -322,6 +346,7 @@ class DPSMetric(nn.Module):
             "variant": self.variant,
             "readout": self.readout,
             "dropout": self.dropout.p,
+            **({"mix_rank": self.mixing.rank} if self.mixing is not None else {}),
         }
 
 
@@ -347,19 +372,21 @@ def build_metric(
     readout: str = "spatial",
     seed: int = 0,
     cache_dir: str | Path = "resources/torch",
+    mix_rank: int = MIX_RANK,
 ) -> DPSMetric:
-    """A metric on a freshly built backbone. ``scratch`` always starts from random weights."""
+    """A metric on a freshly built backbone. ``scratch`` always starts from random weights;
+    ``mix`` draws its mixing matrices from ``seed`` too."""
     variant = resolve(variant, VARIANTS, "metric variant")
     if variant == "scratch" and weights != "random":
         log.info("variant scratch: backbone starts from random weights, not %r", weights)
         weights = "random"
     backbone = build_backbone(network, taps, weights=weights, seed=seed, cache_dir=cache_dir)
-    return DPSMetric(backbone, variant=variant, readout=readout)
+    return DPSMetric(backbone, variant=variant, readout=readout, mix_rank=mix_rank, mix_seed=seed)
 
 
 def grid_metric(grid: Mapping[str, Any], network: str, variant: str, seed: int) -> DPSMetric:
     """The untrained metric of a grid cell, from the config's ``grid`` keys ``taps``,
-    ``weights``, ``readout`` and ``weights_dir``."""
+    ``weights``, ``readout``, ``weights_dir`` and, for ``mix``, ``mix.rank``."""
     return build_metric(
         network,
         variant,
@@ -368,6 +395,7 @@ def grid_metric(grid: Mapping[str, Any], network: str, variant: str, seed: int) 
         readout=grid["readout"],
         seed=seed,
         cache_dir=grid["weights_dir"],
+        mix_rank=grid["mix"]["rank"] if variant == "mix" else MIX_RANK,
     )
 
 
@@ -433,9 +461,45 @@ def load_metric(path: str | Path, cache_dir: str | Path = "resources/torch") -> 
             f"{source} now has sha256 {backbone.weights.sha256}: the file changed since; "
             "train the metric again on the current file"
         )
-    metric = DPSMetric(backbone, spec["variant"], spec["readout"], spec["dropout"])
+    rank = spec.get("mix_rank", MIX_RANK)
+    metric = DPSMetric(backbone, spec["variant"], spec["readout"], spec["dropout"], mix_rank=rank)
     missing, unexpected = metric.load_state_dict(checkpoint["state"], strict=False)
     missing = [k for k in missing if metric.trains_backbone or "backbone" not in k]
     if missing or unexpected:
         raise ValueError(f"{path}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
     return metric
+
+
+#: What a checkpoint and a frozen backbone must share for :func:`load_on_backbone`.
+BACKBONE_KEYS = ("network", "taps", "weights")
+
+
+def load_on_backbone(path: str | Path, base: DPSMetric) -> DPSMetric:
+    """A frozen-backbone checkpoint (baseline, lin, mix) rebuilt on ``base``'s backbone module,
+    shared, not copied: many checkpoints of one network scored in one pass
+    (:class:`dpsim.evaluate.SharedBackbone`). The checkpoint must have been trained on the same
+    network, taps and weights (sha256 included) as ``base``."""
+    path = Path(path)
+    checkpoint = _read_checkpoint(path)
+    spec, expected = checkpoint["metric"], base.describe()
+    differ = [key for key in BACKBONE_KEYS if _plain_spec(spec[key]) != _plain_spec(expected[key])]
+    if differ:
+        raise ValueError(
+            f"{path} was trained on another backbone than the one given ({', '.join(differ)} "
+            "differ): score it with load_metric, or rebuild the backbone it names"
+        )
+    if spec["variant"] in ("tune", "scratch"):
+        raise ValueError(f"{path} trains its backbone ({spec['variant']}): use load_metric")
+    rank = spec.get("mix_rank", MIX_RANK)
+    metric = DPSMetric(
+        base.backbone, spec["variant"], spec["readout"], spec["dropout"], mix_rank=rank
+    )
+    missing, unexpected = metric.load_state_dict(checkpoint["state"], strict=False)
+    missing = [k for k in missing if not k.startswith("backbone.")]
+    if missing or unexpected:
+        raise ValueError(f"{path}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
+    return metric
+
+
+def _plain_spec(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value

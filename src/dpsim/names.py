@@ -125,6 +125,7 @@ STATS_FILES: tuple[str, ...] = (
     "pairs",
     "orderings",
     "caps",
+    "tradeoff",
 )
 
 #: Columns of the readout study's table (see dpsim.readout).

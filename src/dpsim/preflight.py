@@ -75,6 +75,20 @@ WEIGHTS_GB_UPPER = 0.6
 #: (the study taps give at most 2,880: resnet50's 64 + 256 + 512 + 2048).
 FEATURE_CHANNELS_UPPER = 4096
 
+#: Numbers in one comparison's difference maps (``sum_l C_l H_l W_l``) at 64 px, the larger of
+#: the study and lpips taps, measured with ``build_backbone`` (torchvision 0.29.1): what ``mix``
+#: keeps per comparison (:mod:`dpsim.frozen_maps`). Other networks count the upper bound.
+MIX_MAP_NUMBERS_64: dict[str, int] = {
+    "alexnet": 31_872,
+    "vgg16": 499_712,
+    "squeezenet1_1": 118_976,
+    "resnet18": 92_160,
+    "resnet50": 172_032,
+}
+MIX_MAP_NUMBERS_UPPER = 500_000
+#: Memory of a training process besides the maps (torch, the network, batches), in MB.
+PROCESS_MB = 2000
+
 #: Copies of a trained backbone written per tune / scratch job: best.pt and last.pt (one each)
 #: and the resumable training state (four: the weights, Adam's two moments, the best weights so
 #: far). Measured on the default config's run: 9.9 MB per checkpoint and 39.6 MB of state for
@@ -593,6 +607,18 @@ def _pool_disk(config: dict[str, Any], workdir: Path) -> list[DiskNeed]:
         cached = runs * (train_total + triplets["val"]) * 2 * 4 * FEATURE_CHANNELS_UPPER
         needs.append(DiskNeed("feature caches", cached, workdir / "results"))
     return needs
+
+
+def mix_memory_mb(config: dict[str, Any], network: str) -> int:
+    """Memory (MB) a ``mix`` training job of ``network`` asks for: the float16 difference maps
+    of every training draw and of val (two comparisons per triplet, 2 bytes a number), a
+    quarter more for the batches' float32 copies, and the process."""
+    pool = config["pool"]
+    triplets = pool["triplets"]["train"] * pool["train_draws"] + pool["triplets"]["val"]
+    numbers = MIX_MAP_NUMBERS_64.get(network, MIX_MAP_NUMBERS_UPPER)
+    numbers *= (config["images"]["size"] / 64) ** 2
+    maps_mb = triplets * 2 * 2 * numbers / 1e6
+    return int(PROCESS_MB + 1.25 * maps_mb)
 
 
 def _checkpoint_disk(config: dict[str, Any], workdir: Path) -> list[DiskNeed]:

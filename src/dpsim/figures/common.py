@@ -28,7 +28,16 @@ from dpsim import io
 log = logging.getLogger(__name__)
 
 #: Order of metric variants in legends and tables: untrained network metrics, trained ones, pixels.
-VARIANT_ORDER: tuple[str, ...] = ("baseline", "cosine", "lin", "tune", "scratch", "l2", "ssim")
+VARIANT_ORDER: tuple[str, ...] = (
+    "baseline",
+    "cosine",
+    "lin",
+    "mix",
+    "tune",
+    "scratch",
+    "l2",
+    "ssim",
+)
 
 #: Axis label of a 2AFC score (share of triplets where the metric agrees with the judge).
 SCORE_2AFC = "2AFC score (proportion, 0-1)"

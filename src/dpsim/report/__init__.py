@@ -23,7 +23,7 @@ import yaml
 
 from dpsim import aggregate, analysis, io, published
 from dpsim.figure_registry import FIGURES
-from dpsim.report import answer, findings, fits, html
+from dpsim.report import answer, findings, fits, html, ladder
 from dpsim.report.provenance import Provenance, provenance, software_versions
 from dpsim.report.readout_study import mos_notes, readout_section
 
@@ -98,6 +98,7 @@ def _findings_section(tables: _Tables, config: Mapping[str, Any]) -> html.Sectio
         *findings.difficulty_findings(stats["difficulty"], alpha),
         *findings.pair_findings(stats["pairs"], stats["orderings"], config["stats"]["baseline"]),
         *findings.cap_findings(stats["caps"], tables.summary),
+        *ladder.ladder_findings(stats["tradeoff"], stats["bapps_tests"]),
         *findings.head_findings(tables.training, config["train"]["head"]),
         findings.checkpoint_finding(stats["checkpoints"], config["stats"]["checkpoint"]),
     ]
@@ -154,10 +155,41 @@ def _training_text(train: Mapping[str, Any]) -> str:
     return f"preset {train['preset']}; overrides: {overrides}"
 
 
+#: What each adapted variant trains, for the methods section.
+VARIANT_WORDS = {
+    "lin": "lin trains one non-negative weight per channel on the frozen network",
+    "mix": (
+        "mix trains lin's weights and, per tapped layer, a rank-{rank} matrix Q mixing the "
+        "channels of the features' difference (mean over positions of ||Q D||^2 added to "
+        "lin's distance; still a distance), on the frozen network, on {contexts}"
+    ),
+    "tune": "tune trains the channel weights and the whole network, on {direct}",
+    "scratch": "scratch trains both from a random network, on {direct}",
+}
+
+
+def _variants_text(grid: Mapping[str, Any]) -> str:
+    """One sentence naming what each adapted variant of the grid trains, and on which contexts."""
+
+    def first(count: int | None) -> str:
+        return "every context" if count is None else f"the first {count} contexts"
+
+    values = {
+        "rank": grid["mix"]["rank"],
+        "contexts": first(grid["mix"]["contexts"]),
+        "direct": first(grid["direct"]["contexts"]),
+    }
+    parts = [VARIANT_WORDS[v].format(**values) for v in grid["variants"] if v in VARIANT_WORDS]
+    if not parts:
+        return ""
+    return "Adapted variants, all with the same trainer (train section): " + "; ".join(parts) + "."
+
+
 def _methods_section(config: Mapping[str, Any]) -> html.Section:
     alpha, margin = config["stats"]["alpha"], config["stats"]["margin"]
     when = CHECKPOINT_WORDS[config["stats"]["checkpoint"]]
     text = [
+        _variants_text(config["grid"]),
         f"Every adapted metric is scored {when} (stats.checkpoint); the section 'Last vs. best "
         "epoch' compares the two. Each adapted metric is compared with the untrained "
         f"{config['stats']['baseline']} metric of the same network on the same held-out test "
@@ -177,7 +209,7 @@ def _methods_section(config: Mapping[str, Any]) -> html.Section:
         "permutation p-values for up to 8 contexts), and of baseline with adapted per-context "
         f"scores. Significance level: {alpha:g}.",
     ]
-    return html.Section("methods", "Methods", "".join(html.paragraph(t) for t in text))
+    return html.Section("methods", "Methods", "".join(html.paragraph(t) for t in text if t))
 
 
 #: How the report names each checkpoint.
@@ -226,7 +258,9 @@ def _context_section(inputs: ReportInputs, tables: _Tables) -> html.Section:
                     "What the frozen features allow: the mean test 2AFC score of the best unit, "
                     "non-negative and unconstrained linear readout of each network's features, "
                     "fitted per context on its training triplets (results/stats/caps.parquet), "
-                    "beside the adapted variants on the same contexts."
+                    "beside each adapted variant and lin, averaged over the contexts that "
+                    "variant was trained on; <em>gap closed</em>: the share of the gap from lin "
+                    "to the unconstrained readout that the variant closes."
                 )
                 + html.table(caps)
             )
@@ -361,6 +395,7 @@ def render_report(
         _provenance_section(config, origin),
         _methods_section(config),
         _context_section(inputs, tables),
+        ladder.ladder_section(tables.stats["tradeoff"], tables.stats["bapps_tests"]),
         _bapps_section(inputs, tables),
         _published_section(config, inputs, tables, manifest),
         fits.models_section(tables.stats["mixed_models"]),

@@ -255,28 +255,49 @@ def _matches(
 
 
 def cap_comparison(caps: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
-    """Per (network, seed): the mean test 2AFC of each fitted readout over the contexts, and of
-    each adapted variant over the same contexts (``summary`` at the statistics' checkpoint)."""
+    """Per (network, seed, adapted variant), over the contexts that variant was trained on: the
+    mean test 2AFC of each fitted readout, of lin and of the variant (``summary`` at the
+    statistics' checkpoint), and the share of the gap from lin to the unconstrained readout
+    that the variant closes (``gap closed``; none for lin itself)."""
     if caps.empty:
         return pd.DataFrame()
     keys = ["network", "seed"]
-    wide = caps.pivot_table(index=keys, columns="weighting", values="score", aggfunc="mean")
+    wide = caps.pivot_table(
+        index=[*keys, "context"], columns="weighting", values="score", aggfunc="mean"
+    )
     wide.columns = [f"{name} cap" for name in wide.columns]
     rows = summary[(summary["dataset"] == "context") & ~summary["variant"].isin(UNTRAINED)]
-    for variant, group in rows.groupby("variant", sort=True):
-        wide[variant] = group.groupby(keys)["score"].mean()
-    counts = caps.groupby(keys)["context"].nunique().rename("contexts")
-    return wide.join(counts).reset_index()
+    scores = rows.pivot_table(
+        index=[*keys, "context"], columns="variant", values="score", aggfunc="mean"
+    )
+    joined = wide.join(scores, how="inner")
+    records = []
+    for variant in sorted(scores.columns, key=_variant_rank):
+        for (network, seed), group in joined.dropna(subset=[variant]).groupby(keys):
+            means = group.mean(numeric_only=True)
+            record = {"network": network, "seed": seed, "variant": variant}
+            record |= {"contexts": len(group), **{c: means[c] for c in wide.columns}}
+            record |= {"lin": means.get("lin", float("nan")), "score": means[variant]}
+            gap = record["unconstrained cap"] - record["lin"]
+            closed = (record["score"] - record["lin"]) / gap if variant != "lin" else None
+            records.append({**record, "gap closed": closed})
+    return pd.DataFrame(records)
+
+
+def _variant_rank(variant: str) -> tuple[int, str]:
+    order = ("lin", "mix", "tune", "scratch")
+    return (order.index(variant) if variant in order else len(order), variant)
 
 
 def cap_findings(caps: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
     """Whether lin falls short of what its metric form allows on these features, or the form
-    itself is the limit (:mod:`dpsim.caps`)."""
+    itself is the limit (:mod:`dpsim.caps`); and how much of the gap to an unconstrained
+    readout ``mix`` closes on its contexts."""
     table = cap_comparison(caps, summary)
-    if table.empty or "lin" not in table or "nonnegative cap" not in table:
+    if table.empty or "nonnegative cap" not in table:
         return []
     sentences = []
-    for row in table.to_dict("records"):
+    for row in table[table["variant"] == "lin"].to_dict("records"):
         lin, cap = row["lin"], row["nonnegative cap"]
         verdict = (
             "the metric form, not the trainer, is what limits lin here"
@@ -289,5 +310,14 @@ def cap_findings(caps: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
             f"reach a mean test 2AFC of {row['unit cap']:.3f} with unit weights, {cap:.3f} with "
             f"non-negative channel weights (lin's form) and {row['unconstrained cap']:.3f} with "
             f"unconstrained ones; lin reaches {lin:.3f}: {verdict}."
+        )
+    for row in table[table["variant"] == "mix"].to_dict("records"):
+        closed = row["gap closed"]
+        verdict = "at least half" if closed >= 0.5 else "less than half"
+        sentences.append(
+            f"On the {row['contexts']} contexts mix trains on, {row['network']} (seed "
+            f"{row['seed']}): lin {row['lin']:.3f}, mix {row['score']:.3f}, the unconstrained "
+            f"linear readout {row['unconstrained cap']:.3f}: the channel mixing closes "
+            f"{closed:.0%} of the gap from lin to it ({verdict})."
         )
     return sentences

@@ -11,8 +11,10 @@ module             rules
 =================  ======================================================================
 ``data``           prepare_images, bapps_download, bapps_fixture, bapps_manifest, bapps_cache
 ``contexts``       rankings, pool_draw, distortion_examples
-``adapt``          pool_statistics, adapt_lin_all_contexts, adapt_direct
-``evaluate``       evaluation_statistics, evaluate_lin, evaluate_trained, evaluate_untrained
+``adapt``          pool_statistics, adapt_lin_all_contexts, adapt_mix_all_contexts,
+                   adapt_direct
+``evaluate``       evaluation_statistics, evaluate_lin, evaluate_trained, evaluate_mix,
+                   evaluate_untrained
 ``analysis``       summary, caps, stats, result_figures
 ``readout``        mos_fixture, readout, readout_summary, readout_figures
 ``report``         report
@@ -41,9 +43,18 @@ MODULES: dict[str, str] = {
         "data",
     ),
     **dict.fromkeys(["rankings", "pool_draw", "distortion_examples"], "contexts"),
-    **dict.fromkeys(["pool_statistics", "adapt_lin_all_contexts", "adapt_direct"], "adapt"),
     **dict.fromkeys(
-        ["evaluation_statistics", "evaluate_lin", "evaluate_trained", "evaluate_untrained"],
+        ["pool_statistics", "adapt_lin_all_contexts", "adapt_mix_all_contexts", "adapt_direct"],
+        "adapt",
+    ),
+    **dict.fromkeys(
+        [
+            "evaluation_statistics",
+            "evaluate_lin",
+            "evaluate_trained",
+            "evaluate_mix",
+            "evaluate_untrained",
+        ],
         "evaluate",
     ),
     **dict.fromkeys(["summary", "caps", "stats", "result_figures"], "analysis"),

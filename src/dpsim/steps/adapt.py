@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dpsim import contexts, feature_cache, io
+from dpsim import contexts, feature_cache, frozen_maps, io
 from dpsim.contexts import Context
 from dpsim.data.pool import load_pool, pool_fingerprint
 from dpsim.metric import DPSMetric, grid_metric, save_metric
@@ -78,6 +78,52 @@ def adapt_lin_all_contexts(
     for index, context in enumerate(chosen):
         _write_training(metric, result, index, context, _outputs_of(outputs, index, context))
     _forget(state)
+
+
+def adapt_mix_all_contexts(
+    settings: Settings, inputs: Files, outputs: Files, *, state: str | None, job: Job = NO_JOB
+) -> None:
+    """The ``mix`` metric (lin weights and channel mixing) of every context in
+    ``settings["contexts"]``, trained together on the frozen backbone's difference maps of every
+    training pool draw (``inputs["train"]``) and of ``inputs["val"]``, computed here once and
+    kept in memory (:mod:`dpsim.frozen_maps`). Outputs as :func:`adapt_lin_all_contexts`'s."""
+    job.start()
+    device = resolve_device(settings["device"])
+    chosen = contexts.contexts_from_records(settings["contexts"])
+    network, seed = settings["job"]["network"], settings["job"]["seed"]
+    metric = grid_metric(settings["grid"], network, "mix", seed)
+    draws: dict[int | str, str] = {**dict(enumerate(inputs["train"])), "val": inputs["val"]}
+    maps, label_sets = {}, {}
+    for key, path in draws.items():
+        drawn = load_pool(path)
+        maps[key] = frozen_maps.difference_maps(
+            metric, drawn.ref, drawn.p0, drawn.p1, device=device
+        )
+        label_sets[key] = contexts.label_matrix(chosen, drawn.d0, drawn.d1)
+    stored = sum(layer.numel() * layer.element_size() for m in maps.values() for layer in m)
+    log.info("%s: difference maps of %d draws in memory, %.0f MB", network, len(maps), stored / 1e6)
+    data = {str(key): pool_fingerprint(path) for key, path in draws.items()}
+    rank = settings["grid"]["mix"]["rank"]
+    seeds = [_mixing_seed(settings["seed"], network, c.name, seed) for c in chosen]
+    source = frozen_maps.CachedMixSource(
+        maps,
+        label_sets,
+        _train_settings(settings).dropout,
+        torch.cat([w.detach() for w in metric.weights]),
+        frozen_maps.initial_context_mixing(metric.backbone.channels, rank, seeds),
+        device=device,
+    )
+    keys = (network, "mix", "all-contexts", seed)
+    result = _train(settings, source, metric, chosen, data, keys, state)
+    for index, context in enumerate(chosen):
+        _write_training(metric, result, index, context, _outputs_of(outputs, index, context))
+    _forget(state)
+
+
+def _mixing_seed(config_seed: int, network: str, context: str, seed: int) -> int:
+    """The seed of one context's starting mixing matrices."""
+    sequence = seed_sequence(config_seed, network, "mix", context, seed, "mixing")
+    return int(sequence.generate_state(1, dtype=np.uint32)[0])
 
 
 def adapt_direct(
@@ -163,7 +209,10 @@ def _outputs_of(outputs: Files, index: int, context: Context) -> dict[str, str]:
 def _write_training(
     metric: DPSMetric, result: TrainResult, index: int, context: Context, paths: Mapping[str, str]
 ) -> None:
-    """Best and last checkpoints (with their head) and the context's training log."""
+    """Best and last checkpoints (with their head) and the context's training log, with the
+    numbers the context's metric trains (``trained_parameters``: lin's weights, mix's mixing,
+    a tuned backbone; not the head) and how many contexts its job trained (``job_contexts``:
+    the epochs' ``seconds`` are the whole job's)."""
     for which, states in (("best", result.best_states), ("last", result.last_states)):
         state = states[index]
         _apply_source_state(metric, state["source"])
@@ -175,21 +224,31 @@ def _write_training(
             "best_val_2afc": result.best_val[index],
         }
         save_metric(metric, paths[which], extra)
-    table = result.log[result.log["context"] == index].assign(context=context.name)
+    table = result.log[result.log["context"] == index].assign(
+        context=context.name,
+        trained_parameters=metric.trained_parameter_count(),
+        job_contexts=len(result.best_epoch),
+    )
     io.write_parquet(table.reset_index(drop=True), paths["log"])
 
 
 def _apply_source_state(metric: DPSMetric, state: dict) -> None:
-    """Put a source's per-context state (full metric state, or a lin weight row) into ``metric``."""
-    if "weights" in state and len(state) == 1:
-        row = state["weights"].detach().cpu()
-        with torch.no_grad():
-            for weight, part in zip(
-                metric.weights, row.split(list(metric.backbone.channels)), strict=True
-            ):
-                weight.copy_(part)
-    else:
+    """Put a source's per-context state into ``metric``: a full metric state, or a lin weight
+    row with, for ``mix``, each layer's mixing matrix."""
+    if "weights" not in state or not set(state) <= {"weights", "mixing"}:
         metric.load_state_dict(state)
+        return
+    row = state["weights"].detach().cpu()
+    with torch.no_grad():
+        for weight, part in zip(
+            metric.weights, row.split(list(metric.backbone.channels)), strict=True
+        ):
+            weight.copy_(part)
+        if "mixing" in state:
+            if metric.mixing is None:
+                raise ValueError(f"a mix state cannot go into a {metric.variant} metric")
+            for target, value in zip(metric.mixing.mixing, state["mixing"], strict=True):
+                target.copy_(value.detach().cpu())
 
 
 def _forget(state: str | None) -> None:

@@ -53,6 +53,7 @@ def stats(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JO
         settings=analysis.StatsSettings.from_config(settings["stats"], settings["seed"]),
         test_pool=inputs["pool"],
         caps_paths=inputs["caps"],
+        log_paths=inputs.get("logs", []),
     )
 
 
@@ -64,6 +65,7 @@ class ResultData:
     example_count: int
     seed: int
     checkpoint: str
+    margin: float | None = None
 
     @functools.cached_property
     def summary(self) -> pd.DataFrame:
@@ -100,5 +102,6 @@ def result_figures(settings: Settings, inputs: Files, outputs: Files, *, job: Jo
         settings["figures"]["example_triplets"],
         settings["seed"],
         settings["stats"]["checkpoint"],
+        settings["stats"]["margin"],
     )
     draw_figures("result_figures", data, outputs)

@@ -8,8 +8,8 @@ import pandas as pd
 
 from dpsim import baselines, contexts, feature_cache, io
 from dpsim.data.pool import load_pool
-from dpsim.evaluate import evaluate, evaluate_linear
-from dpsim.metric import DPSMetric, checkpoint_weights, grid_metric, load_metric
+from dpsim.evaluate import evaluate, evaluate_linear, evaluate_shared
+from dpsim.metric import DPSMetric, checkpoint_weights, grid_metric, load_metric, load_on_backbone
 from dpsim.names import CHECKPOINTS, NO_CHECKPOINT
 from dpsim.runtime import resolve_device
 from dpsim.steps.job import NO_JOB, Files, Job, Settings
@@ -107,6 +107,37 @@ def evaluate_trained(
         io.write_parquet(pd.concat(tables, ignore_index=True), out_path)
         network, variant, seed = cell["network"], cell["variant"], cell["seed"]
         log.info("%s %s %s seed %d: last and best epochs scored", network, variant, name, seed)
+
+
+def evaluate_mix(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JOB) -> None:
+    """Every context's ``mix`` metric, last and best checkpoints (inputs as
+    :func:`evaluate_trained`'s), scored together on one frozen backbone: one network pass for
+    all of them (:class:`~dpsim.evaluate.SharedBackbone`). Outputs and rows as
+    :func:`evaluate_trained`'s."""
+    job.start()
+    cell = settings["job"]
+    base = grid_metric(settings["grid"], cell["network"], "mix", cell["seed"])
+    known = contexts.read_contexts(inputs["rankings"])
+    metrics, identities, scored = [], [], []
+    names = settings["contexts"]
+    for name, last, best in zip(names, inputs["last"], inputs["best"], strict=True):
+        for checkpoint, path in zip(CHECKPOINTS, (last, best), strict=True):
+            metrics.append(load_on_backbone(path, base))
+            identities.append({**cell, "context": name, "checkpoint": checkpoint})
+            scored.append([contexts.named_context(known, name, inputs["rankings"])])
+    tables = evaluate_shared(
+        metrics,
+        identities,
+        pool=load_pool(inputs["pool"]),
+        contexts=scored,
+        bapps_cache=inputs.get("bapps"),
+        device=resolve_device(settings["device"]),
+        batch_size=settings["evaluate"]["batch_size"],
+    )
+    for index, out_path in enumerate(outputs["evaluations"]):
+        both = tables[len(CHECKPOINTS) * index : len(CHECKPOINTS) * (index + 1)]
+        io.write_parquet(pd.concat(both, ignore_index=True), out_path)
+    log.info("%s mix seed %d: %d contexts scored", cell["network"], cell["seed"], len(names))
 
 
 def evaluate_untrained(

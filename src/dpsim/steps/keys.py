@@ -87,10 +87,12 @@ def _job(wildcards: Wildcards, *names: str) -> dict[str, Any]:
 
 def _contexts(config: Config, variant: str = "lin") -> list[dict[str, Any]]:
     """The contexts ``variant`` is trained on: all, or the first ``grid.direct.contexts`` for
-    the variants that train the backbone."""
+    the variants that train the backbone, or the first ``grid.mix.contexts`` for mix."""
     chosen = contexts_from_config(config["contexts"])
     if variant in BACKBONE_TRAINED:
         chosen = chosen[: config["grid"]["direct"]["contexts"]]
+    elif variant == "mix":
+        chosen = chosen[: config["grid"]["mix"]["contexts"]]
     return [{"name": c.name, "ranking": list(c.ranking)} for c in chosen]
 
 
@@ -150,6 +152,12 @@ def adapt_lin_all_contexts(config: Config, wildcards: Wildcards) -> dict[str, An
     return plain({**keys, "job": job, "contexts": _contexts(config)})
 
 
+def adapt_mix_all_contexts(config: Config, wildcards: Wildcards) -> dict[str, Any]:
+    keys = pick(config, *GRID_METRIC, "grid.mix.rank", "train", "seed", "device")
+    job = {**_job(wildcards, "network", "seed"), "variant": "mix"}
+    return plain({**keys, "job": job, "contexts": _contexts(config, "mix")})
+
+
 def adapt_direct(config: Config, wildcards: Wildcards) -> dict[str, Any]:
     job = _job(wildcards, "network", "variant", "context", "seed")
     limits = DIRECT_LIMITS if job["variant"] in BACKBONE_TRAINED else ()
@@ -179,6 +187,13 @@ def evaluate_trained(config: Config, wildcards: Wildcards) -> dict[str, Any]:
     return plain({**keys, "job": job, "contexts": names})
 
 
+def evaluate_mix(config: Config, wildcards: Wildcards) -> dict[str, Any]:
+    keys = pick(config, *GRID_METRIC, "grid.mix.rank", "evaluate.batch_size", "device")
+    job = {**_job(wildcards, "network", "seed"), "variant": "mix"}
+    names = [c["name"] for c in _contexts(config, "mix")]
+    return plain({**keys, "job": job, "contexts": names})
+
+
 def evaluate_untrained(config: Config, wildcards: Wildcards) -> dict[str, Any]:
     variant = wildcards["untrained"]
     reads_network = GRID_METRIC if variant in NETWORK_BASELINES else ()
@@ -199,7 +214,7 @@ def stats(config: Config, wildcards: Wildcards) -> dict[str, Any]:
 
 
 def result_figures(config: Config, wildcards: Wildcards) -> dict[str, Any]:
-    return pick(config, "figures.example_triplets", "stats.checkpoint", "seed")
+    return pick(config, "figures.example_triplets", "stats.checkpoint", "stats.margin", "seed")
 
 
 # ---------------------------------------------------------------- rules/readout.smk
@@ -246,10 +261,12 @@ RULES: dict[str, Callable[[Config, Wildcards], dict[str, Any]]] = {
         distortion_examples,
         pool_statistics,
         adapt_lin_all_contexts,
+        adapt_mix_all_contexts,
         adapt_direct,
         evaluation_statistics,
         evaluate_lin,
         evaluate_trained,
+        evaluate_mix,
         evaluate_untrained,
         caps,
         stats,
