@@ -59,7 +59,8 @@ DIRECT_CONTEXTS = CONTEXTS[: GRID["direct"]["contexts"]]
 # mix trains on frozen difference maps: grid.mix.contexts may limit it (memory, time).
 MIX_CONTEXTS = CONTEXTS[: GRID["mix"]["contexts"]]
 READOUT = config["readout"]
-DIRECT_VARIANTS = "tune|scratch" if GRID["batch_contexts"] else "lin|tune|scratch"
+IMAGE_TRAINED = "|".join(BACKBONE_TRAINED)  # one job per context, on the images
+DIRECT_VARIANTS = IMAGE_TRAINED if GRID["batch_contexts"] else f"lin|{IMAGE_TRAINED}"
 # Jobs ask the scheduler for a GPU only when the config asks for CUDA explicitly.
 GPU_JOBS = 1 if config["device"].startswith("cuda") else 0
 

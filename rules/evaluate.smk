@@ -72,7 +72,7 @@ rule evaluate_trained:
             context=DIRECT_CONTEXTS,
         ),
     wildcard_constraints:
-        variant="tune|scratch",
+        variant=IMAGE_TRAINED,
     params:
         settings=settings("evaluate_trained"),
     log:

@@ -109,7 +109,7 @@ def test_unknown_network_suggests_the_closest_name():
 
 def test_unknown_variant_lists_the_variants():
     message = _error({"grid": {"variants": ["lin", "finetune"]}})
-    expected = "grid.variants[1]: 'finetune' is not one of: baseline, lin, mix, tune, scratch"
+    expected = "grid.variants[1]: 'finetune' is not one of: baseline, lin, mix, lora, bitfit, tune"
     assert expected in message
 
 

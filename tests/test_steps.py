@@ -21,7 +21,7 @@ from dpsim.data.pool import build_pool, load_pool
 from dpsim.evaluate import COLUMNS
 from dpsim.inference import triplet_distances
 from dpsim.integrity import CorruptIntermediateError
-from dpsim.metric import checkpoint_extra, load_metric
+from dpsim.metric import checkpoint_extra, grid_metric, load_metric
 from dpsim.steps import adapt, evaluate, keys
 from dpsim.steps.job import Job
 from dpsim.train import NonFiniteError
@@ -101,12 +101,12 @@ def _adapt(root, tag, config=CONFIG, caches=None, cache_folder="cache"):
     return {name: {w: outputs[w][i] for w in outputs} for i, name in enumerate(names)}
 
 
-def _tune(root, tag, config=CONFIG, context="c000"):
+def _tune(root, tag, config=CONFIG, context="c000", variant="tune"):
     folder = root / tag
     outputs = {
         w: str(folder / f"{w}.{'parquet' if w == 'log' else 'pt'}") for w in ("best", "last", "log")
     }
-    wildcards = {"network": NETWORK, "variant": "tune", "context": context, "seed": "0"}
+    wildcards = {"network": NETWORK, "variant": variant, "context": context, "seed": "0"}
     adapt.adapt_direct(
         keys.settings("adapt_direct", config, wildcards),
         {
@@ -506,7 +506,8 @@ def test_mix_trains_every_chosen_context_and_its_evaluation_is_the_reloaded_metr
             np.testing.assert_allclose(rows["d1"], d1, rtol=1e-6)
 
 
-def test_a_mix_job_killed_mid_training_resumes_to_the_same_metric(workspace, monkeypatch):
+def _kill_in_epoch_one(monkeypatch, run) -> None:
+    """Run a training job that is killed during its second epoch (its state stays behind)."""
     from dpsim import train as training
 
     real = training._run_epoch
@@ -519,8 +520,39 @@ def test_a_mix_job_killed_mid_training_resumes_to_the_same_metric(workspace, mon
     with monkeypatch.context() as patched:
         patched.setattr(training, "_run_epoch", dies_in_epoch_one)
         with pytest.raises(KeyboardInterrupt):
-            _adapt_mix(workspace, "mix_killed")
+            run()
+
+
+def test_a_mix_job_killed_mid_training_resumes_to_the_same_metric(workspace, monkeypatch):
+    _kill_in_epoch_one(monkeypatch, lambda: _adapt_mix(workspace, "mix_killed"))
     assert _state_of(workspace / "mix_killed")["state"]["epoch"] == 1
     resumed, fresh = _adapt_mix(workspace, "mix_killed"), _adapt_mix(workspace, "mix_fresh")
     for name in resumed:
         _assert_same_training(resumed[name], fresh[name])
+
+
+@pytest.mark.parametrize("variant", ["lora", "bitfit"])
+def test_a_peft_job_killed_mid_training_resumes_to_the_same_metric(workspace, monkeypatch, variant):
+    config = _changed("grid.lora", {"rank": 2})
+    assert keys.settings(
+        "adapt_direct",
+        config,
+        {"network": NETWORK, "variant": "lora", "context": "c000"} | {"seed": "0"},
+    )["grid"]["lora"] == {"rank": 2}
+    _kill_in_epoch_one(
+        monkeypatch, lambda: _tune(workspace, f"{variant}_killed", config, variant=variant)
+    )
+    resumed = _tune(workspace, f"{variant}_killed", config, variant=variant)
+    fresh = _tune(workspace, f"{variant}_fresh", config, variant=variant)
+    _assert_same_training(resumed, fresh)
+    metric = load_metric(resumed["last"])
+    untrained = keys.settings(
+        "adapt_direct",
+        config,
+        {"network": NETWORK, "seed": "0"} | {"variant": variant, "context": "c000"},
+    )["grid"]
+    start = grid_metric(untrained, NETWORK, variant, 0).state_dict()
+    moved = [k for k in metric.saved_keys() if k.startswith("backbone.")]
+    assert moved and any(not torch.equal(metric.state_dict()[k], start[k]) for k in moved)
+    log = pd.read_parquet(resumed["log"])
+    assert log["trained_parameters"].iloc[0] == metric.trained_parameter_count() > 0

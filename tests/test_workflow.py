@@ -77,7 +77,7 @@ def test_tiny_workflow_builds_rankings_pool_and_figure(tiny_run):
 
 @pytest.mark.slow
 def test_tiny_workflow_trains_and_evaluates_the_grid(tiny_run):
-    for variant in ("lin", "mix", "tune"):
+    for variant in ("lin", "mix", "lora", "tune"):
         for context in ("c000", "c001"):
             folder = tiny_run / f"results/metrics/alexnet/{variant}/{context}/seed0"
             log = pd.read_parquet(folder / "log.parquet")
@@ -104,25 +104,25 @@ def test_tiny_workflow_trains_and_evaluates_the_grid(tiny_run):
     summary = pd.read_parquet(tiny_run / "results/summary.parquet")
     on_contexts = summary[summary["dataset"] == "context"]
     assert set(on_contexts["context"]) == {"c000", "c001"}
-    assert set(on_contexts["variant"]) == {"lin", "mix", "tune", "baseline", "l2"}
+    assert set(on_contexts["variant"]) == {"lin", "mix", "lora", "tune", "baseline", "l2"}
     assert on_contexts["n"].eq(20).all() and summary["score"].between(0, 1).all()
     assert (tiny_run / "results/benchmarks/adapt/alexnet_lin_all_seed0.tsv").exists()
     tradeoff = pd.read_parquet(tiny_run / "results/stats/tradeoff.parquet")
-    assert set(tradeoff["variant"]) == {"lin", "mix", "tune"} and len(tradeoff) == 6
+    assert set(tradeoff["variant"]) == {"lin", "mix", "lora", "tune"} and len(tradeoff) == 8
     numbers = tradeoff.groupby("variant")["trained_parameters"].first()
-    assert numbers["lin"] < numbers["mix"] < numbers["tune"]  # the ladder's rungs
+    assert numbers["lin"] < numbers["mix"] < numbers["lora"] < numbers["tune"]  # the rungs
     jobs = tradeoff.groupby("variant")["job_contexts"].first().to_dict()
-    assert jobs == {"lin": 2, "mix": 2, "tune": 1}
+    assert jobs == {"lin": 2, "mix": 2, "lora": 1, "tune": 1}
 
 
 @pytest.mark.slow
 def test_tiny_workflow_writes_the_statistics(tiny_run):
     stats = tiny_run / "results/stats"
     context_tests = pd.read_parquet(stats / "context_tests.parquet")
-    assert len(context_tests) == 6  # lin, mix, tune x 2 contexts
+    assert len(context_tests) == 8  # lin, mix, lora, tune x 2 contexts
     assert context_tests["n"].eq(20).all() and context_tests["p"].between(0, 1).all()
     bapps_tests = pd.read_parquet(stats / "bapps_tests.parquet")
-    assert len(bapps_tests) == 12  # 3 variants x (2AFC, JND) x 2 subsets
+    assert len(bapps_tests) == 16  # 4 variants x (2AFC, JND) x 2 subsets
     assert bapps_tests["n"].eq(2).all() and bapps_tests["margin"].eq(0.02).all()
     deltas = pd.read_parquet(stats / "bapps_deltas.parquet")
     assert np.allclose(deltas["delta"], deltas["score"] - deltas["baseline_score"])
@@ -140,10 +140,10 @@ def test_tiny_workflow_writes_the_statistics(tiny_run):
     keys = ["network", "variant", "context", "seed"]
     weighted = pairs.assign(total=pairs["score"] * pairs["n"]).groupby(keys)[["total", "n"]].sum()
     merged = scores.merge(weighted.reset_index(), on=keys, suffixes=("", "_pairs"))
-    assert len(merged) == len(scores) == 10  # (lin, mix, tune, baseline, l2) x 2 contexts
+    assert len(merged) == len(scores) == 12  # (lin, mix, lora, tune, baseline, l2) x 2
     assert np.allclose(merged["total"] / merged["n_pairs"], merged["score"])
     orderings = pd.read_parquet(stats / "orderings.parquet")
-    assert len(orderings) == 10 and orderings["kendall_tau"].between(-1, 1).all()
+    assert len(orderings) == 12 and orderings["kendall_tau"].between(-1, 1).all()
     caps = pd.read_parquet(stats / "caps.parquet")
     assert len(caps) == 2 * 3 and set(caps["weighting"]) == {"unit", "nonnegative", "unconstrained"}
     unit = caps[caps["weighting"] == "unit"].merge(scores, on=["network", "context", "seed"])
@@ -151,7 +151,8 @@ def test_tiny_workflow_writes_the_statistics(tiny_run):
     assert len(unit) == 2 and np.allclose(unit["score_x"], unit["score_y"])
     checkpoints = pd.read_parquet(stats / "checkpoints.parquet")
     on_contexts = checkpoints[checkpoints["dataset"] == "context"]
-    assert set(on_contexts["variant"]) == {"lin", "mix", "tune"} and on_contexts["n"].eq(2).all()
+    assert set(on_contexts["variant"]) == {"lin", "mix", "lora", "tune"}
+    assert on_contexts["n"].eq(2).all()
     assert np.allclose(on_contexts["mean_difference"], on_contexts["best"] - on_contexts["last"])
 
 
@@ -200,7 +201,7 @@ def test_tiny_workflow_ends_in_a_readable_report(tiny_run, repo):
     assert "readout" in page.sections
     screen = first_screen(report)  # the answer on the first screen, no cell taller than it
     assert screen.answer_bottom is not None and screen.answer_bottom <= 800, screen
-    assert screen.answer_rows == 3 and screen.tallest_cell <= 800, screen  # lin, mix, tune
+    assert screen.answer_rows == 4 and screen.tallest_cell <= 800, screen  # lin, mix, lora, tune
     # The same run also gives Snakemake's own report, with every flagged figure.
     built = snakemake(
         repo,
@@ -235,7 +236,7 @@ def _changed(config: dict, path: str, value) -> dict:
 
 
 def _cell_jobs(network: str, seed: int) -> set[tuple[str, tuple[str, ...]]]:
-    """Every job of one (network, seed) of the tiny grid: caches, lin, mix, tune on both
+    """Every job of one (network, seed) of the tiny grid: caches, lin, mix, lora, tune on both
     contexts, their evaluations, the untrained baseline's and the caps."""
     net, at = f"network={network}", f"seed={seed}"
     return {
@@ -243,11 +244,16 @@ def _cell_jobs(network: str, seed: int) -> set[tuple[str, tuple[str, ...]]]:
         ("adapt_lin_all_contexts", (net, at)),
         ("adapt_mix_all_contexts", (net, at)),
         ("evaluate_mix", (net, at)),
-        *(("adapt_direct", (net, "variant=tune", f"context={c}", at)) for c in ("c000", "c001")),
+        *(
+            ("adapt_direct", (net, f"variant={v}", f"context={c}", at))
+            for v in ("lora", "tune")
+            for c in ("c000", "c001")
+        ),
         ("evaluation_statistics", (net, at)),
         ("evaluate_lin", (net, at)),
         ("caps", (net, at)),
         ("evaluate_trained", (net, "variant=tune", at)),
+        ("evaluate_trained", (net, "variant=lora", at)),
         ("evaluate_untrained", (net, "untrained=baseline", at)),
     }
 
@@ -261,7 +267,7 @@ RERUN_SETS = {
         {("distortion_examples", ()), ("report", ()), ("all", ())},
     ),
     "grid.seeds": ([0, 1], AGGREGATION | _cell_jobs("alexnet", 1)),
-    # A new context: its own tune job; the all-contexts jobs (lin and mix training, every
+    # A new context: its own lora and tune jobs; the all-contexts jobs (lin and mix training, every
     # evaluation, which score all contexts) re-run by design. No pool, cache, statistics or
     # readout job.
     "contexts.count": (
@@ -270,12 +276,14 @@ RERUN_SETS = {
         | {
             ("rankings", ()),
             ("adapt_direct", ("network=alexnet", "variant=tune", "context=c002", "seed=0")),
+            ("adapt_direct", ("network=alexnet", "variant=lora", "context=c002", "seed=0")),
             ("adapt_lin_all_contexts", ("network=alexnet", "seed=0")),
             ("adapt_mix_all_contexts", ("network=alexnet", "seed=0")),
             ("evaluate_lin", ("network=alexnet", "seed=0")),
             ("evaluate_mix", ("network=alexnet", "seed=0")),
             ("caps", ("network=alexnet", "seed=0")),
             ("evaluate_trained", ("network=alexnet", "variant=tune", "seed=0")),
+            ("evaluate_trained", ("network=alexnet", "variant=lora", "seed=0")),
             ("evaluate_untrained", ("network=alexnet", "untrained=baseline", "seed=0")),
             ("evaluate_untrained", ("network=pixel", "untrained=l2", "seed=0")),
         },

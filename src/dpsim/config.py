@@ -19,7 +19,7 @@ import jsonschema
 import yaml
 
 from dpsim.contexts import check_ranking
-from dpsim.names import CLASSIFICATION_NETWORKS, STUDY_NETWORKS
+from dpsim.names import BACKBONE_TRAINED, CLASSIFICATION_NETWORKS, STUDY_NETWORKS
 from dpsim.presets import PRESETS
 from dpsim.registry import describe_choice, suggest
 from dpsim.taps import readout_taps, resolve_taps
@@ -245,13 +245,14 @@ def _training_problems(config: dict) -> Iterator[str]:
             "(null takes the preset's 5 + 5)"
         )
         return
-    if "tune" not in config["grid"]["variants"] and "scratch" not in config["grid"]["variants"]:
+    if not set(BACKBONE_TRAINED) & set(config["grid"]["variants"]):
         return
     direct = config["grid"]["direct"]
     chosen = {k: epochs[k] if direct[k] is None else direct[k] for k in epochs}
     if sum(chosen.values()) < 1:
         yield (
-            "grid.direct.epochs_constant + grid.direct.epochs_decay: tune / scratch need at least "
+            "grid.direct.epochs_constant + grid.direct.epochs_decay: lora / bitfit / tune / "
+            "scratch need at least "
             f"one epoch, got {chosen['epochs_constant']} + {chosen['epochs_decay']}; set either "
             "to 1 or more (null takes train's)"
         )

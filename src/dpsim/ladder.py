@@ -124,8 +124,8 @@ def ladder_summary(tradeoff: pd.DataFrame, bapps_tests: pd.DataFrame) -> pd.Data
 
 
 def _ladder_order(column: pd.Series) -> pd.Series:
-    """Variants from the fewest trained numbers to the most (lin, mix, tune, scratch)."""
+    """Variants from the fewest trained numbers to the most (on the study's networks)."""
     if column.name != "variant":
         return column
-    order = {"lin": 0, "mix": 1, "tune": 2, "scratch": 3}
+    order = {v: i for i, v in enumerate(("lin", "mix", "bitfit", "lora", "tune", "scratch"))}
     return column.map(lambda v: order.get(v, len(order))).astype(np.int64)

@@ -17,8 +17,10 @@ two statistics under the same weights.
 Variants: ``baseline`` (w = 1, nothing learned: a cosine-distance readout), ``lin`` (backbone
 frozen, w learned), ``mix`` (backbone frozen, w and a low-rank channel mixing ``Q_l`` per layer
 learned, adding ``mean_hw ||Q_l (x - y)||^2`` to each layer's distance; :mod:`dpsim.mixing`),
-``tune`` (w and backbone learned, from the given weights), ``scratch`` (w and a randomly
-initialised backbone learned). In training, dropout (p = 0.5) acts on the squared
+``lora`` (w and a low-rank update of every backbone convolution learned, the base weights
+frozen; :mod:`dpsim.peft`), ``bitfit`` (w and the backbone's biases learned), ``tune`` (w and
+backbone learned, from the given weights), ``scratch`` (w and a randomly initialised backbone
+learned). In training, dropout (p = 0.5) acts on the squared
 differences before the readout reduces them, as LPIPS's dropout before its 1x1 convolution.
 """
 
@@ -36,11 +38,12 @@ from torch.utils.hooks import RemovableHandle
 
 from dpsim.backbones import Backbone, build_backbone
 from dpsim.mixing import ChannelMixing
+from dpsim.peft import LORA_RANK, add_lora, enable_bitfit, trained_backbone_keys
 from dpsim.registry import resolve
 
 log = logging.getLogger(__name__)
 
-VARIANTS: tuple[str, ...] = ("baseline", "lin", "mix", "tune", "scratch")
+VARIANTS: tuple[str, ...] = ("baseline", "lin", "mix", "lora", "bitfit", "tune", "scratch")
 READOUTS: tuple[str, ...] = ("spatial", "mean", "sort", "spatial+mean", "spatial+sort")
 INPUT_RANGES: tuple[str, ...] = ("-1,1", "0,1")
 EPS = 1e-10
@@ -170,7 +173,8 @@ class DPSMetric(nn.Module):
         dropout: dropout probability on the squared differences in training (LPIPS: 0.5); for
             ``mix`` also on the differences before they are mixed.
         mix_rank: rows of each layer's mixing matrix (``mix`` only).
-        mix_seed: seed of the mixing matrices' starting values (``mix`` only).
+        mix_seed: seed of the starting values of mix's mixing matrices and lora's ``A``.
+        lora_rank: rank of each convolution's update (``lora`` only).
     """
 
     mixing: ChannelMixing | None
@@ -184,6 +188,7 @@ class DPSMetric(nn.Module):
         *,
         mix_rank: int = MIX_RANK,
         mix_seed: int = 0,
+        lora_rank: int = LORA_RANK,
     ) -> None:
         super().__init__()
         self.variant = resolve(variant, VARIANTS, "metric variant")
@@ -199,6 +204,11 @@ class DPSMetric(nn.Module):
         if self.variant == "mix":
             self.mixing = ChannelMixing(backbone.channels, mix_rank, mix_seed, self.readout)
         self.backbone.requires_grad_(variant in ("tune", "scratch"))
+        if self.variant == "lora":
+            add_lora(self.backbone, lora_rank, mix_seed)
+            self.lora_rank = lora_rank
+        elif self.variant == "bitfit":
+            enable_bitfit(self.backbone)
         # Channels-last convolutions are markedly faster with oneDNN (CPU) and cuDNN (GPU).
         self.backbone.to(memory_format=torch.channels_last)
 
@@ -291,6 +301,15 @@ class DPSMetric(nn.Module):
             return images
         return check_images(images, name, input_range)
 
+    def saved_keys(self) -> set[str]:
+        """State-dict keys a checkpoint keeps: all but a frozen backbone's base weights (which
+        the description names and :func:`load_metric` rebuilds)."""
+        state = self.state_dict()
+        if self.trains_backbone:
+            return set(state)
+        trained = {f"backbone.{k}" for k in trained_backbone_keys(self.backbone, self.variant)}
+        return {k for k in state if not k.startswith("backbone.") or k in trained}
+
     def trained_parameter_count(self) -> int:
         """Numbers this variant learns: channel weights, mixing matrices, a trained backbone."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
@@ -347,6 +366,7 @@ class DPSMetric(nn.Module):
             "readout": self.readout,
             "dropout": self.dropout.p,
             **({"mix_rank": self.mixing.rank} if self.mixing is not None else {}),
+            **({"lora_rank": self.lora_rank} if self.variant == "lora" else {}),
         }
 
 
@@ -373,6 +393,7 @@ def build_metric(
     seed: int = 0,
     cache_dir: str | Path = "resources/torch",
     mix_rank: int = MIX_RANK,
+    lora_rank: int = LORA_RANK,
 ) -> DPSMetric:
     """A metric on a freshly built backbone. ``scratch`` always starts from random weights;
     ``mix`` draws its mixing matrices from ``seed`` too."""
@@ -381,12 +402,19 @@ def build_metric(
         log.info("variant scratch: backbone starts from random weights, not %r", weights)
         weights = "random"
     backbone = build_backbone(network, taps, weights=weights, seed=seed, cache_dir=cache_dir)
-    return DPSMetric(backbone, variant=variant, readout=readout, mix_rank=mix_rank, mix_seed=seed)
+    return DPSMetric(
+        backbone,
+        variant=variant,
+        readout=readout,
+        mix_rank=mix_rank,
+        mix_seed=seed,
+        lora_rank=lora_rank,
+    )
 
 
 def grid_metric(grid: Mapping[str, Any], network: str, variant: str, seed: int) -> DPSMetric:
     """The untrained metric of a grid cell, from the config's ``grid`` keys ``taps``,
-    ``weights``, ``readout``, ``weights_dir`` and, for ``mix``, ``mix.rank``."""
+    ``weights``, ``readout``, ``weights_dir`` and, for ``mix`` and ``lora``, their rank."""
     return build_metric(
         network,
         variant,
@@ -396,6 +424,7 @@ def grid_metric(grid: Mapping[str, Any], network: str, variant: str, seed: int) 
         seed=seed,
         cache_dir=grid["weights_dir"],
         mix_rank=grid["mix"]["rank"] if variant == "mix" else MIX_RANK,
+        lora_rank=grid["lora"]["rank"] if variant == "lora" else LORA_RANK,
     )
 
 
@@ -406,11 +435,8 @@ def save_metric(
     and ``extra`` (e.g. the ranking head and the training context), written atomically."""
     from dpsim import io
 
-    state = {
-        k: v
-        for k, v in metric.state_dict().items()
-        if metric.trains_backbone or "backbone" not in k
-    }
+    kept = metric.saved_keys()
+    state = {k: v for k, v in metric.state_dict().items() if k in kept}
     with io.atomic_path(path) as temp:
         torch.save({"metric": metric.describe(), "state": state, "extra": dict(extra or {})}, temp)
 
@@ -461,10 +487,16 @@ def load_metric(path: str | Path, cache_dir: str | Path = "resources/torch") -> 
             f"{source} now has sha256 {backbone.weights.sha256}: the file changed since; "
             "train the metric again on the current file"
         )
-    rank = spec.get("mix_rank", MIX_RANK)
-    metric = DPSMetric(backbone, spec["variant"], spec["readout"], spec["dropout"], mix_rank=rank)
+    metric = DPSMetric(
+        backbone,
+        spec["variant"],
+        spec["readout"],
+        spec["dropout"],
+        mix_rank=spec.get("mix_rank", MIX_RANK),
+        lora_rank=spec.get("lora_rank", LORA_RANK),
+    )
     missing, unexpected = metric.load_state_dict(checkpoint["state"], strict=False)
-    missing = [k for k in missing if metric.trains_backbone or "backbone" not in k]
+    missing = [k for k in missing if k in metric.saved_keys()]
     if missing or unexpected:
         raise ValueError(f"{path}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
     return metric
@@ -488,7 +520,7 @@ def load_on_backbone(path: str | Path, base: DPSMetric) -> DPSMetric:
             f"{path} was trained on another backbone than the one given ({', '.join(differ)} "
             "differ): score it with load_metric, or rebuild the backbone it names"
         )
-    if spec["variant"] in ("tune", "scratch"):
+    if spec["variant"] in ("tune", "scratch", "lora", "bitfit"):
         raise ValueError(f"{path} trains its backbone ({spec['variant']}): use load_metric")
     rank = spec.get("mix_rank", MIX_RANK)
     metric = DPSMetric(

@@ -103,8 +103,9 @@ UNTRAINED: tuple[str, ...] = ("baseline", "cosine", "l2", "ssim")
 #: The untrained comparisons that read a network's features.
 NETWORK_BASELINES: tuple[str, ...] = ("baseline", "cosine")
 
-#: The variants that train the backbone on the images (``grid.direct`` limits them).
-BACKBONE_TRAINED: tuple[str, ...] = ("tune", "scratch")
+#: The variants that train the backbone (all of it, or LoRA updates or biases) on the images,
+#: one job per context (``grid.direct`` limits them).
+BACKBONE_TRAINED: tuple[str, ...] = ("lora", "bitfit", "tune", "scratch")
 
 #: The checkpoints of an adapted metric that are evaluated: after its last epoch (the study's
 #: choice) and at its best validation epoch. Untrained metrics' rows say ``none``.

@@ -33,6 +33,8 @@ VARIANT_ORDER: tuple[str, ...] = (
     "cosine",
     "lin",
     "mix",
+    "bitfit",
+    "lora",
     "tune",
     "scratch",
     "l2",

@@ -163,6 +163,11 @@ VARIANT_WORDS = {
         "channels of the features' difference (mean over positions of ||Q D||^2 added to "
         "lin's distance; still a distance), on the frozen network, on {contexts}"
     ),
+    "bitfit": "bitfit trains lin's weights and the network's biases, on {direct}",
+    "lora": (
+        "lora trains lin's weights and a rank-{lora} update B A of every convolution of the "
+        "network (B starts at 0: the base network), on {direct}"
+    ),
     "tune": "tune trains the channel weights and the whole network, on {direct}",
     "scratch": "scratch trains both from a random network, on {direct}",
 }
@@ -176,6 +181,7 @@ def _variants_text(grid: Mapping[str, Any]) -> str:
 
     values = {
         "rank": grid["mix"]["rank"],
+        "lora": grid["lora"]["rank"],
         "contexts": first(grid["mix"]["contexts"]),
         "direct": first(grid["direct"]["contexts"]),
     }

@@ -285,7 +285,7 @@ def cap_comparison(caps: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def _variant_rank(variant: str) -> tuple[int, str]:
-    order = ("lin", "mix", "tune", "scratch")
+    order = ("lin", "mix", "bitfit", "lora", "tune", "scratch")
     return (order.index(variant) if variant in order else len(order), variant)
 
 

@@ -161,7 +161,8 @@ def adapt_mix_all_contexts(config: Config, wildcards: Wildcards) -> dict[str, An
 def adapt_direct(config: Config, wildcards: Wildcards) -> dict[str, Any]:
     job = _job(wildcards, "network", "variant", "context", "seed")
     limits = DIRECT_LIMITS if job["variant"] in BACKBONE_TRAINED else ()
-    keys = pick(config, *GRID_METRIC, *limits, "train", "seed", "device")
+    rank = ("grid.lora.rank",) if job["variant"] == "lora" else ()
+    keys = pick(config, *GRID_METRIC, *limits, *rank, "train", "seed", "device")
     (context,) = [c for c in _contexts(config) if c["name"] == job["context"]]
     return plain({**keys, "job": job, "contexts": [context]})
 
