@@ -17,7 +17,7 @@ comparison's channel second moments ``G = mean_hw D D^T`` as ``trace(Q G Q^T)`` 
 but ``G`` is ``C^2`` numbers per comparison); :func:`mixing_from_maps` and
 :func:`mixing_from_moments` give the same number, so the trainer can store whichever is smaller.
 
-This module is the form only; training it in the workflow is the next slice of issue 16.
+This module is the form; :mod:`dpsim.frozen_maps` trains it for many contexts at once.
 """
 
 from __future__ import annotations

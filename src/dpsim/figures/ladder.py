@@ -36,8 +36,13 @@ def adaptation_tradeoff(tradeoff: pd.DataFrame, margin: float | None) -> plt.Fig
             if part.empty:
                 continue
             marker, colour = MARKERS[index % len(MARKERS)], colours[variant]
-            axis.scatter(
-                part["bapps_2afc_change"], part["context_gain"], color=colour, alpha=0.25, s=14
+            axis.scatter(  # contexts: the variant's marker, small and faint
+                part["bapps_2afc_change"],
+                part["context_gain"],
+                color=colour,
+                marker=marker,
+                alpha=0.3,
+                s=16,
             )
             axis.scatter(
                 np.median(part["bapps_2afc_change"]),
