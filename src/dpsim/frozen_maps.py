@@ -32,7 +32,7 @@ import torch
 
 from dpsim.inference import to_signed
 from dpsim.metric import DPSMetric
-from dpsim.mixing import initial_mixing
+from dpsim.mixing import initial_layers
 
 #: Bytes of one stored difference value.
 STORED_BYTES = 2
@@ -226,8 +226,4 @@ def initial_context_mixing(
 ) -> list[list[torch.Tensor]]:
     """Each context's starting mixing matrices, one seed per context (so a context starts from
     the same Q whichever other contexts train beside it)."""
-    chosen = []
-    for seed in seeds:
-        generator = torch.Generator().manual_seed(int(seed))
-        chosen.append([initial_mixing(c, min(rank, c), generator) for c in channels])
-    return chosen
+    return [initial_layers(channels, rank, seed) for seed in seeds]

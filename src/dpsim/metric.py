@@ -38,6 +38,7 @@ from torch.utils.hooks import RemovableHandle
 
 from dpsim.backbones import Backbone, build_backbone
 from dpsim.mixing import ChannelMixing
+from dpsim.names import BACKBONE_TRAINED
 from dpsim.peft import LORA_RANK, add_lora, enable_bitfit, trained_backbone_keys
 from dpsim.registry import resolve
 
@@ -487,6 +488,13 @@ def load_metric(path: str | Path, cache_dir: str | Path = "resources/torch") -> 
             f"{source} now has sha256 {backbone.weights.sha256}: the file changed since; "
             "train the metric again on the current file"
         )
+    return _restored(path, backbone, checkpoint)
+
+
+def _restored(path: Path, backbone: Backbone, checkpoint: Mapping[str, Any]) -> DPSMetric:
+    """The metric a checkpoint describes, on ``backbone``, with the checkpoint's state: every
+    key it saves must be there (a frozen backbone's base weights are ``backbone``'s own)."""
+    spec = checkpoint["metric"]
     metric = DPSMetric(
         backbone,
         spec["variant"],
@@ -496,7 +504,8 @@ def load_metric(path: str | Path, cache_dir: str | Path = "resources/torch") -> 
         lora_rank=spec.get("lora_rank", LORA_RANK),
     )
     missing, unexpected = metric.load_state_dict(checkpoint["state"], strict=False)
-    missing = [k for k in missing if k in metric.saved_keys()]
+    saved = metric.saved_keys()
+    missing = [k for k in missing if k in saved]
     if missing or unexpected:
         raise ValueError(f"{path}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
     return metric
@@ -514,24 +523,12 @@ def load_on_backbone(path: str | Path, base: DPSMetric) -> DPSMetric:
     path = Path(path)
     checkpoint = _read_checkpoint(path)
     spec, expected = checkpoint["metric"], base.describe()
-    differ = [key for key in BACKBONE_KEYS if _plain_spec(spec[key]) != _plain_spec(expected[key])]
+    differ = [key for key in BACKBONE_KEYS if spec[key] != expected[key]]
     if differ:
         raise ValueError(
             f"{path} was trained on another backbone than the one given ({', '.join(differ)} "
             "differ): score it with load_metric, or rebuild the backbone it names"
         )
-    if spec["variant"] in ("tune", "scratch", "lora", "bitfit"):
+    if spec["variant"] in BACKBONE_TRAINED:
         raise ValueError(f"{path} trains its backbone ({spec['variant']}): use load_metric")
-    rank = spec.get("mix_rank", MIX_RANK)
-    metric = DPSMetric(
-        base.backbone, spec["variant"], spec["readout"], spec["dropout"], mix_rank=rank
-    )
-    missing, unexpected = metric.load_state_dict(checkpoint["state"], strict=False)
-    missing = [k for k in missing if not k.startswith("backbone.")]
-    if missing or unexpected:
-        raise ValueError(f"{path}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
-    return metric
-
-
-def _plain_spec(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
+    return _restored(path, base.backbone, checkpoint)

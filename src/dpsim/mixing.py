@@ -31,6 +31,7 @@ __all__ = [
     "MIXING_READOUTS",
     "ChannelMixing",
     "channel_moments",
+    "initial_layers",
     "initial_mixing",
     "mixing_from_maps",
     "mixing_from_moments",
@@ -68,6 +69,13 @@ def mixing_from_moments(moments: torch.Tensor, mixing: torch.Tensor) -> torch.Te
     return torch.einsum("rc,ncd,rd->n", q, moments, q)
 
 
+def initial_layers(channels: Sequence[int], rank: int, seed: int) -> list[torch.Tensor]:
+    """Every tapped layer's starting Q (at most ``rank`` rows, at most its channels), drawn in
+    layer order from one generator seeded with ``seed``."""
+    generator = torch.Generator().manual_seed(int(seed))
+    return [initial_mixing(c, min(rank, c), generator) for c in channels]
+
+
 class ChannelMixing(nn.Module):
     """The low-rank mixing matrices ``Q_l`` of every tapped layer.
 
@@ -88,10 +96,9 @@ class ChannelMixing(nn.Module):
                 f"(a spatial mean of squared norms), not {readout!r}; use variant lin for the "
                 "other readouts"
             )
-        generator = torch.Generator().manual_seed(seed)
         self.rank = rank
         self.mixing = nn.ParameterList(
-            nn.Parameter(initial_mixing(c, min(rank, c), generator)) for c in channels
+            nn.Parameter(q) for q in initial_layers(channels, rank, seed)
         )
 
     def layer_terms(

@@ -26,15 +26,12 @@ import torch
 from torch import nn
 
 __all__ = [
-    "PEFT_VARIANTS",
     "LoRAConv2d",
     "add_lora",
     "enable_bitfit",
     "trained_backbone_keys",
 ]
 
-#: The variants of this module.
-PEFT_VARIANTS: tuple[str, ...] = ("lora", "bitfit")
 #: Default rank of ``lora``'s updates.
 LORA_RANK = 4
 
