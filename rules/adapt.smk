@@ -96,28 +96,44 @@ rule adapt_mix_all_contexts:
         "../workflow_scripts/adapt_mix_all_contexts.py"
 
 
-rule adapt_direct:
-    input:
-        train=train_pools,
-        val="results/pool/val/draw0",
-        weights=weights_file(),
-    output:
-        best="results/metrics/{network}/{variant}/{context}/seed{seed}/best.pt",
-        last="results/metrics/{network}/{variant}/{context}/seed{seed}/last.pt",
-        log="results/metrics/{network}/{variant}/{context}/seed{seed}/log.parquet",
-    wildcard_constraints:
-        variant=DIRECT_VARIANTS,
-    params:
-        settings=settings("adapt_direct"),
-        state="results/train_state/{network}/{variant}/{context}/seed{seed}.pt",
-    log:
-        "logs/adapt/{network}_{variant}_{context}_seed{seed}.log",
-    benchmark:
-        "results/benchmarks/adapt/{network}_{variant}_{context}_seed{seed}.tsv"
-    threads: 1
-    resources:
-        mem_mb=8000,
-        runtime=600,
-        gpu=GPU_JOBS,
-    script:
-        "../workflow_scripts/adapt_direct.py"
+# One job per pack of grid.contexts_per_job contexts, trained one after another in one process
+# (one start-up, the pool read once); each pack is a rule of its own, adapt_direct_<first>_<last>.
+for pack in DIRECT_PACKS:
+
+    rule:
+        name:
+            pack.rule
+        input:
+            train=train_pools,
+            val="results/pool/val/draw0",
+            weights=weights_file(),
+        output:
+            best=expand(
+                "results/metrics/{{network}}/{{variant}}/{context}/seed{{seed}}/best.pt",
+                context=pack.contexts,
+            ),
+            last=expand(
+                "results/metrics/{{network}}/{{variant}}/{context}/seed{{seed}}/last.pt",
+                context=pack.contexts,
+            ),
+            log=expand(
+                "results/metrics/{{network}}/{{variant}}/{context}/seed{{seed}}/log.parquet",
+                context=pack.contexts,
+            ),
+        wildcard_constraints:
+            variant="|".join(pack.variants),
+        params:
+            settings=settings("adapt_direct", pack.contexts),
+            state=expand(
+                "results/train_state/{{network}}/{{variant}}/{context}/seed{{seed}}.pt",
+                context=pack.contexts,
+            ),
+        log:
+            f"logs/adapt/{{network}}_{{variant}}_{pack.label}_seed{{seed}}.log",
+        benchmark:
+            f"results/benchmarks/adapt/{{network}}_{{variant}}_{pack.label}_seed{{seed}}.tsv"
+        threads: 1
+        resources:
+            **direct_resources(pack),
+        script:
+            "../workflow_scripts/adapt_direct.py"

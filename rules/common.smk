@@ -4,6 +4,7 @@ from pathlib import Path
 import dpsim.cluster
 import dpsim.config
 import dpsim.preflight
+from dpsim import packs
 from dpsim import integrity
 from dpsim.contexts import contexts_from_config
 from dpsim.figure_registry import figures_of, report_input, svg_output
@@ -59,8 +60,16 @@ DIRECT_CONTEXTS = CONTEXTS[: GRID["direct"]["contexts"]]
 # mix trains on frozen difference maps: grid.mix.contexts may limit it (memory, time).
 MIX_CONTEXTS = CONTEXTS[: GRID["mix"]["contexts"]]
 READOUT = config["readout"]
-IMAGE_TRAINED = "|".join(BACKBONE_TRAINED)  # one job per context, on the images
-DIRECT_VARIANTS = IMAGE_TRAINED if GRID["batch_contexts"] else f"lin|{IMAGE_TRAINED}"
+IMAGE_TRAINED = "|".join(BACKBONE_TRAINED)  # trained on the images, grid.contexts_per_job a job
+# The image-training jobs: one rule per pack of consecutive contexts (dpsim.packs), for the
+# backbone-training variants and, with grid.batch_contexts false, lin.
+DIRECT_PACKS = packs.direct_packs(
+    {
+        **dict.fromkeys(BACKBONE_TRAINED, DIRECT_CONTEXTS),
+        **({} if GRID["batch_contexts"] else {"lin": CONTEXTS}),
+    },
+    GRID["contexts_per_job"],
+)
 # Jobs ask the scheduler for a GPU only when the config asks for CUDA explicitly.
 GPU_JOBS = 1 if config["device"].startswith("cuda") else 0
 
@@ -74,9 +83,21 @@ wildcard_constraints:
     untrained="|".join(UNTRAINED),
 
 
-def settings(rule_name):
-    """The config keys a job of ``rule_name`` reads (dpsim.steps.keys), as its one config param."""
-    return lambda wildcards: step_keys.settings(rule_name, config, wildcards)
+def settings(rule_name, contexts=None):
+    """The config keys a job of ``rule_name`` reads (dpsim.steps.keys), as its one config param;
+    ``contexts``: the pack of an image-training rule (dpsim.packs)."""
+    packed = {} if contexts is None else {"contexts": ",".join(contexts)}
+    return lambda wildcards: step_keys.settings(rule_name, config, {**wildcards, **packed})
+
+
+def direct_resources(pack):
+    """What a pack's job asks for: the minutes of its contexts in turn, and the memory of one."""
+    per_context = GRID["direct"]["job"]
+    return {
+        "mem_mb": per_context["mem_mb"],
+        "runtime": per_context["minutes_per_context"] * len(pack.contexts),
+        "gpu": GPU_JOBS,
+    }
 
 
 def weights_file(wildcards=None):

@@ -11,20 +11,27 @@ import pytest
 
 from dpsim.steps import keys
 
-RULE = re.compile(r"^\s*rule (\w+):", re.M)
+# `rule name:`, or `rule:` with a `name:` made in a loop (the packs of dpsim.packs: named
+# <step>_<pack>, they run the step of their script's name).
+RULE = re.compile(r"^\s*rule( \w+)?:", re.M)
 SCRIPT = re.compile(r'^\s*script:\s*\n\s*"\.\./workflow_scripts/(\w+)\.py"', re.M)
-SETTINGS = re.compile(r'settings=settings\("(\w+)"\)')
+SETTINGS = re.compile(r'settings=settings\("(\w+)"')
 
 
 def _rules(repo) -> dict[str, tuple[str, str]]:
-    """rule -> (rules file stem, the rule's own text), for every rule of rules/*.smk."""
+    """rule (for a loop of rules: its step) -> (rules file stem, the rule's own text), for every
+    rule of rules/*.smk."""
     found = {}
     for path in sorted((repo / "rules").glob("*.smk")):
         text = path.read_text()
         starts = [(m.group(1), m.start()) for m in RULE.finditer(text)]
         ends = [start for _, start in starts[1:]] + [len(text)]
         for (name, start), end in zip(starts, ends[: len(starts)], strict=True):
-            found[name] = (path.stem, text[start:end])
+            body = text[start:end]
+            if name is None:  # a rule made in a loop: named by its `name:`, runs its script
+                assert "name:" in body, f"an unnamed rule in {path.name}"
+                name = SCRIPT.findall(body)[0]
+            found[name.strip()] = (path.stem, body)
     return found
 
 

@@ -556,3 +556,72 @@ def test_a_peft_job_killed_mid_training_resumes_to_the_same_metric(workspace, mo
     assert moved and any(not torch.equal(metric.state_dict()[k], start[k]) for k in moved)
     log = pd.read_parquet(resumed["log"])
     assert log["trained_parameters"].iloc[0] == metric.trained_parameter_count() > 0
+
+
+# ---------------------------------------------------------------- packs of contexts per job
+
+
+def _tune_pack(root, tag, names, config=CONFIG, variant="tune"):
+    """One image-training job of the contexts ``names`` (a pack); context -> its output paths."""
+    folder = root / tag
+    outputs = _outputs(folder, names)
+    states = [str(folder / name / "state.pt") for name in names]
+    adapt.adapt_direct(
+        keys.settings(
+            "adapt_direct",
+            config,
+            {"network": NETWORK, "variant": variant, "seed": "0", "contexts": ",".join(names)},
+        ),
+        {
+            "train": [str(root / f"pool/{d}") for d in TRAIN_DRAWS],
+            "val": str(root / "pool/val/draw0"),
+        },
+        outputs,
+        state=states,
+    )
+    return {name: {w: outputs[w][i] for w in outputs} for i, name in enumerate(names)}
+
+
+def test_a_packed_job_equals_one_job_per_context_bit_for_bit(workspace):
+    packed = _tune_pack(workspace, "packed", ["c000", "c001"])
+    alone = {name: _tune(workspace, f"alone_{name}", context=name) for name in ("c000", "c001")}
+    for name in ("c000", "c001"):
+        _assert_same_training(packed[name], alone[name])
+        assert checkpoint_extra(packed[name]["best"])["context"] == name
+    assert not any((workspace / "packed").glob("*/state.pt"))  # a finished pack forgets its states
+    tables = [
+        _evaluate_trained(workspace, paths["c001"]["best"], workspace / f"{tag}.parquet")
+        for tag, paths in (("packed_eval", packed), ("alone_eval", {"c001": alone["c001"]}))
+    ]
+    pd.testing.assert_frame_equal(*tables)  # and so are its evaluation rows
+
+
+def test_a_pack_killed_in_its_second_context_keeps_the_first(workspace, monkeypatch, caplog):
+    from dpsim import train as training
+
+    real, trained = training._run_epoch, []
+
+    def dies_in_the_second_context(source, heads, optimizer, settings, seed, keys_, epoch):
+        trained.append(keys_[2])
+        if keys_[2] == "c001":
+            raise KeyboardInterrupt
+        return real(source, heads, optimizer, settings, seed, keys_, epoch)
+
+    monkeypatch.setattr(training, "_run_epoch", dies_in_the_second_context)
+    with pytest.raises(KeyboardInterrupt):
+        _tune_pack(workspace, "pack_killed", ["c000", "c001"])
+    assert (workspace / "pack_killed" / "c000" / "state.pt").exists()  # kept until the pack ends
+    monkeypatch.setattr(training, "_run_epoch", real)
+    trained.clear()
+    resumed = _tune_pack(workspace, "pack_killed", ["c000", "c001"])
+    fresh = _tune_pack(workspace, "pack_fresh", ["c000", "c001"])
+    for name in ("c000", "c001"):
+        _assert_same_training(resumed[name], fresh[name])
+
+
+def test_pack_settings_name_every_context_and_refuse_unknown_ones():
+    wildcards = {"network": NETWORK, "variant": "tune", "seed": "0"}
+    settings = keys.settings("adapt_direct", CONFIG, {**wildcards, "contexts": "c000,c001"})
+    assert [c["name"] for c in settings["contexts"]] == ["c000", "c001"]
+    with pytest.raises(KeyError, match="contexts c009 are not contexts of the config"):
+        keys.settings("adapt_direct", CONFIG, {**wildcards, "contexts": "c000,c009"})

@@ -244,11 +244,7 @@ def _cell_jobs(network: str, seed: int) -> set[tuple[str, tuple[str, ...]]]:
         ("adapt_lin_all_contexts", (net, at)),
         ("adapt_mix_all_contexts", (net, at)),
         ("evaluate_mix", (net, at)),
-        *(
-            ("adapt_direct", (net, f"variant={v}", f"context={c}", at))
-            for v in ("lora", "tune")
-            for c in ("c000", "c001")
-        ),
+        *(("adapt_direct_c000_c001", (net, f"variant={v}", at)) for v in ("lora", "tune")),
         ("evaluation_statistics", (net, at)),
         ("evaluate_lin", (net, at)),
         ("caps", (net, at)),
@@ -275,8 +271,9 @@ RERUN_SETS = {
         AGGREGATION
         | {
             ("rankings", ()),
-            ("adapt_direct", ("network=alexnet", "variant=tune", "context=c002", "seed=0")),
-            ("adapt_direct", ("network=alexnet", "variant=lora", "context=c002", "seed=0")),
+            # packs of 2: c002 starts a pack of its own, c000_c001 stays as it is
+            ("adapt_direct_c002", ("network=alexnet", "variant=tune", "seed=0")),
+            ("adapt_direct_c002", ("network=alexnet", "variant=lora", "seed=0")),
             ("adapt_lin_all_contexts", ("network=alexnet", "seed=0")),
             ("adapt_mix_all_contexts", ("network=alexnet", "seed=0")),
             ("evaluate_lin", ("network=alexnet", "seed=0")),
@@ -355,7 +352,7 @@ MISSING = {
     "results/cache/alexnet/seed0/val_draw0.npz": "pool_statistics",
     "results/cache/alexnet/seed0/bapps_val.npz": "evaluation_statistics",
     "results/metrics/alexnet/lin/c000/seed0/best.pt": "adapt_lin_all_contexts",
-    "results/metrics/alexnet/tune/c001/seed0/log.parquet": "adapt_direct",
+    "results/metrics/alexnet/tune/c001/seed0/log.parquet": "adapt_direct_c000_c001",
     "results/caps/alexnet/seed0.parquet": "caps",
     "results/readout/alexnet/random.parquet": "readout",
 }
@@ -501,8 +498,11 @@ def test_paper_config_dry_run_lists_the_full_grid(tmp_path, repo):
     run = snakemake(repo, tmp_path, "-n", "--configfile", str(config))
     assert run.returncode == 0, run.stderr[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", run.stdout, flags=re.MULTILINE))
-    # 5 networks x (tune, scratch) x 100 contexts; lin trains all contexts of a network at once.
-    assert counts["adapt_direct"] == "1000" and counts["adapt_lin_all_contexts"] == "5"
+    # 5 networks x (tune, scratch) x 100 contexts, in packs of grid.contexts_per_job (10): 10
+    # rules of 10 jobs; lin trains all contexts of a network at once.
+    packs = {rule: n for rule, n in counts.items() if rule.startswith("adapt_direct_")}
+    assert len(packs) == 10 and set(packs.values()) == {"10"}
+    assert "adapt_direct_c000_c009" in packs and counts["adapt_lin_all_contexts"] == "5"
     assert counts["evaluate_trained"] == "10"  # 5 networks x (tune, scratch), all contexts
     # lin: one statistics pass per network, then every context's metric from the statistics.
     assert counts["evaluation_statistics"] == "5" and counts["evaluate_lin"] == "5"
@@ -524,13 +524,16 @@ def _job_resources(output: str) -> dict[str, str]:
 
 def test_every_job_that_uses_the_device_asks_for_a_gpu(tmp_path, repo):
     """With device: cuda, a rule whose job reads `device` declares gpu=1; no other rule does."""
+    from dpsim.packs import is_pack_rule
     from dpsim.steps import keys
 
     config = _config(tmp_path, repo, device="cuda")
     run = snakemake(repo, tmp_path, "-n", "--configfile", str(config), "--forceall")
     assert run.returncode == 0, run.stderr[-3000:]
     resources = _job_resources(run.stdout)
-    assert {"pool_draw", "adapt_direct", "evaluation_statistics", "readout"} <= set(resources)
+    assert {"pool_draw", "evaluation_statistics", "readout"} <= set(resources)
+    packs = [rule for rule in resources if rule.startswith("adapt_direct_")]
+    assert packs and all("gpu=1" in resources[rule] for rule in packs)
     validated = load_config(config)
     wildcards = {"split": "train", "draw": "0", "network": "alexnet", "seed": "0"}
     wildcards |= {
@@ -542,8 +545,9 @@ def test_every_job_that_uses_the_device_asks_for_a_gpu(tmp_path, repo):
     del resources["all"]  # the target list runs nothing
     assert "gpu=1" not in resources.pop("report")  # shows the whole config, computes nothing
     for rule, line in resources.items():
+        step = "adapt_direct" if is_pack_rule(rule) else rule  # the packs run one step
         # rules without settings (summary, the readout summary and figures) read no config
-        reads_device = rule in keys.RULES and "device" in keys.settings(rule, validated, wildcards)
+        reads_device = step in keys.RULES and "device" in keys.settings(step, validated, wildcards)
         assert ("gpu=1" in line) == reads_device, f"{rule}: reads device {reads_device}: {line}"
 
 

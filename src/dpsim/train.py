@@ -166,11 +166,13 @@ class TripletSource(Protocol):
 class DirectSource:
     """A metric trained on the pool images. ``pools``: draw -> (images (N,3,3,S,S) uint8, labels).
 
-    ``"val"`` is the key of the validation draw. Labels are ``(N,)`` 0/1 for one context.
+    ``"val"`` is the key of the validation draw. Labels are ``(N,)`` 0/1 for one context. Images
+    given as a tensor already on ``device`` are used as they are, not copied (the contexts of a
+    pack share them).
     """
 
     metric: DPSMetric
-    pools: dict[int | str, tuple[np.ndarray, np.ndarray]]
+    pools: Mapping[int | str, tuple[np.ndarray | torch.Tensor, np.ndarray]]
     device: str = "cpu"
     contexts: int = 1
     _on_device: dict = field(default_factory=dict, repr=False)
@@ -179,8 +181,10 @@ class DirectSource:
         self.metric.to(self.device)
         self.draws = sum(1 for key in self.pools if key != "val")
         for key, (images, labels) in self.pools.items():  # uint8 stays resident on the device
+            if not isinstance(images, torch.Tensor):
+                images = torch.from_numpy(np.ascontiguousarray(images))
             self._on_device[key] = (
-                torch.from_numpy(np.ascontiguousarray(images)).to(self.device),
+                images.to(self.device),
                 torch.from_numpy(np.asarray(labels, dtype=np.float32)).to(self.device),
             )
 

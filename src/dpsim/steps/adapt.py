@@ -127,35 +127,99 @@ def _mixing_seed(config_seed: int, network: str, context: str, seed: int) -> int
 
 
 def adapt_direct(
-    settings: Settings, inputs: Files, outputs: Files, *, state: str | None, job: Job = NO_JOB
+    settings: Settings,
+    inputs: Files,
+    outputs: Files,
+    *,
+    state: str | Sequence[str] | None,
+    job: Job = NO_JOB,
 ) -> None:
-    """One (network, variant, context, seed) trained on the pool images (tune, scratch; lin with
-    ``grid.batch_contexts: false``): inputs ``train`` (every training draw) and ``val``, outputs
-    ``best``, ``last`` and ``log``. tune and scratch use the first ``grid.direct`` triplets of
-    each draw and its epochs, where it sets them."""
+    """The contexts of a pack (``settings["contexts"]``, :mod:`dpsim.packs`), each trained on the
+    pool images for one (network, variant, seed): tune, scratch, lora, bitfit, or lin with
+    ``grid.batch_contexts: false``. Inputs ``train`` (every training draw) and ``val``; outputs
+    ``best``, ``last`` and ``log`` and params ``state``, one path per context (or one path, for a
+    single context). Variants that train the backbone use the first ``grid.direct`` triplets of
+    each draw and its epochs, where it sets them.
+
+    The pool is read and put on the device once; the contexts are then trained one after another,
+    each exactly as alone in its job (its own seeds and state file), so packing changes no bit of
+    the results. A context's finished state is kept until the whole pack is written: a pack
+    killed halfway resumes with its finished contexts done.
+    """
     job.start()
     device = resolve_device(settings["device"])
-    (context,) = contexts.contexts_from_records(settings["contexts"])
-    cell = settings["job"]
+    chosen = contexts.contexts_from_records(settings["contexts"])
+    states = _per_context(state, len(chosen))
+    paths = [_per_context_outputs(outputs, index, context) for index, context in enumerate(chosen)]
     limits = settings["grid"].get("direct", {})  # passed for the backbone-training variants
     draws: dict[int | str, str] = {**dict(enumerate(inputs["train"])), "val": inputs["val"]}
+    pools = _direct_pools(draws, limits, device)
+    data = {
+        str(key): f"{pool_fingerprint(path)} first {len(pools[key][0])}"
+        for key, path in draws.items()
+    }
+    for context, context_state, context_paths in zip(chosen, states, paths, strict=True):
+        _train_direct(settings, context, pools, data, context_state, context_paths, device)
+    for context_state in states:
+        _forget(context_state)
+
+
+def _direct_pools(
+    draws: Mapping[int | str, str], limits: Mapping[str, int | None], device: str
+) -> dict[int | str, tuple[torch.Tensor, np.ndarray, np.ndarray]]:
+    """Each draw's triplet images on ``device`` (uint8, the first ``grid.direct`` triplets) and
+    their distortion orders ``d0``, ``d1`` (the labels follow from a context's ranking)."""
     pools = {}
     for key, path in draws.items():
         drawn = load_pool(path)
         used = slice(limits.get("val_triplets" if key == "val" else "train_triplets"))
         triplets = np.stack([drawn.ref[used], drawn.p0[used], drawn.p1[used]], axis=1)
-        pools[key] = (triplets, contexts.labels(context.ranking, drawn.d0[used], drawn.d1[used]))
+        pools[key] = (torch.from_numpy(triplets).to(device), drawn.d0[used], drawn.d1[used])
+    return pools
+
+
+def _train_direct(
+    settings: Settings,
+    context: Context,
+    pools: Mapping[int | str, tuple[torch.Tensor, np.ndarray, np.ndarray]],
+    data: Mapping[str, str],
+    state: str | None,
+    paths: Mapping[str, str],
+    device: str,
+) -> None:
+    """One context of a pack, from a fresh metric, as if alone in its job."""
+    cell = settings["job"]
+    labelled = {
+        key: (images, contexts.labels(context.ranking, d0, d1))
+        for key, (images, d0, d1) in pools.items()
+    }
     metric = grid_metric(settings["grid"], cell["network"], cell["variant"], cell["seed"])
     metric.dropout.p = _train_settings(settings).dropout
-    source = DirectSource(metric, pools, device=device)
-    data = {
-        str(key): f"{pool_fingerprint(path)} first {source.count(key)}"
-        for key, path in draws.items()
-    }
-    keys = (cell["network"], cell["variant"], cell["context"], cell["seed"])
+    source = DirectSource(metric, labelled, device=device)
+    keys = (cell["network"], cell["variant"], context.name, cell["seed"])
     result = _train(settings, source, metric, [context], data, keys, state)
-    _write_training(metric.cpu(), result, 0, context, outputs)
-    _forget(state)
+    _write_training(metric.cpu(), result, 0, context, paths)
+
+
+def _per_context(value: str | Sequence[str] | None, count: int) -> list[str | None]:
+    """A per-context param given as one path (one context), a list of paths, or None."""
+    if value is None or isinstance(value, str):
+        values: list[str | None] = [value]
+    else:
+        values = list(value)
+    if len(values) != count:
+        raise ValueError(f"{len(values)} state files for {count} contexts")
+    return values
+
+
+def _per_context_outputs(outputs: Files, index: int, context: Context) -> dict[str, str]:
+    """Context ``index``'s outputs, from lists (a pack) or single paths (one context)."""
+    one = {which: outputs[which] for which in ("best", "last", "log")}
+    if all(isinstance(path, str) for path in one.values()):
+        if index:
+            raise ValueError("a pack of several contexts needs a list of outputs per kind")
+        return one
+    return _outputs_of(outputs, index, context)
 
 
 def _train(

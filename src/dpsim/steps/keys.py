@@ -159,12 +159,18 @@ def adapt_mix_all_contexts(config: Config, wildcards: Wildcards) -> dict[str, An
 
 
 def adapt_direct(config: Config, wildcards: Wildcards) -> dict[str, Any]:
-    job = _job(wildcards, "network", "variant", "context", "seed")
+    """A pack's job (``wildcards["contexts"]``: its contexts, comma-separated; dpsim.packs) or
+    one context's (``wildcards["context"]``)."""
+    job = _job(wildcards, "network", "variant", "seed")
     limits = DIRECT_LIMITS if job["variant"] in BACKBONE_TRAINED else ()
     rank = ("grid.lora.rank",) if job["variant"] == "lora" else ()
     keys = pick(config, *GRID_METRIC, *limits, *rank, "train", "seed", "device")
-    (context,) = [c for c in _contexts(config) if c["name"] == job["context"]]
-    return plain({**keys, "job": job, "contexts": [context]})
+    names = wildcards["contexts"].split(",") if "contexts" in wildcards else [wildcards["context"]]
+    known = {c["name"]: c for c in _contexts(config)}
+    missing = [name for name in names if name not in known]
+    if missing:
+        raise KeyError(f"contexts {', '.join(missing)} are not contexts of the config")
+    return plain({**keys, "job": job, "contexts": [known[name] for name in names]})
 
 
 # ---------------------------------------------------------------- rules/evaluate.smk
