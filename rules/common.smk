@@ -4,8 +4,7 @@ from pathlib import Path
 import dpsim.cluster
 import dpsim.config
 import dpsim.preflight
-from dpsim import packs
-from dpsim import integrity
+from dpsim import integrity, packs
 from dpsim.contexts import contexts_from_config
 from dpsim.figure_registry import figures_of, report_input, svg_output
 from dpsim.names import BACKBONE_TRAINED, NETWORK_BASELINES, SPLITS, STATS_FILES, UNTRAINED
@@ -92,10 +91,10 @@ def settings(rule_name, contexts=None):
 
 def direct_resources(pack):
     """What a pack's job asks for: the minutes of its contexts in turn, and the memory of one."""
-    per_context = GRID["direct"]["job"]
+    asked = GRID["direct"]["job"]
     return {
-        "mem_mb": per_context["mem_mb"],
-        "runtime": per_context["minutes_per_context"] * len(pack.contexts),
+        "mem_mb": asked["mem_mb"],
+        "runtime": asked["minutes_per_context"] * len(pack.contexts),
         "gpu": GPU_JOBS,
     }
 
