@@ -22,7 +22,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
@@ -30,6 +29,7 @@ from matplotlib.lines import Line2D
 
 from dpsim.figures.common import (
     SCORE_2AFC,
+    annotated_heatmap,
     finite,
     no_data,
     ordered,
@@ -222,44 +222,10 @@ def readout_depth(
 # --- descriptor x network heatmap ---------------------------------------------------------------
 
 
-def _text_colour(rgba: Sequence[float]) -> str:
-    """Dark text on light cells, white on dark ones (relative luminance of the sRGB colour)."""
-    channels = np.asarray(rgba[:3], dtype=float)
-    linear = np.where(channels <= 0.03928, channels / 12.92, ((channels + 0.055) / 1.055) ** 2.4)
-    return "0.15" if float(linear @ [0.2126, 0.7152, 0.0722]) > 0.408 else "white"
-
-
 def _heatmap(axis: Axes, matrix: pd.DataFrame, norm: Normalize) -> None:
-    """One annotated descriptor x network heatmap; NaN cells are left blank.
-
-    Drawn with pcolormesh rather than ``sns.heatmap``, which renders the whole figure once per
-    call (to check tick label overlap) and so gets slow with a dozen panels; it looks the same:
-    values at the cell centres ``(column + 0.5, row + 0.5)``, rows top to bottom.
-    """
-    values = matrix.to_numpy(dtype=float)
-    cmap = plt.get_cmap(HEATMAP_COLOURS)
-    axis.pcolormesh(
-        np.ma.masked_invalid(values), cmap=cmap, norm=norm, edgecolors="white", linewidth=0.5
-    )
-    for (row, col), value in np.ndenumerate(values):
-        if np.isfinite(value):
-            axis.text(
-                col + 0.5,
-                row + 0.5,
-                f"{value:.3f}",
-                ha="center",
-                va="center",
-                fontsize=7,
-                color=_text_colour(cmap(norm(value))),
-            )
-    axis.set_xlim(0, values.shape[1])
-    axis.set_ylim(values.shape[0], 0)
-    axis.set_xticks(np.arange(values.shape[1]) + 0.5, list(matrix.columns))
-    axis.set_yticks(np.arange(values.shape[0]) + 0.5, list(matrix.index))
+    """One annotated descriptor x network heatmap; NaN cells are left blank."""
+    annotated_heatmap(axis, matrix, norm, HEATMAP_COLOURS, ".3f", 7)
     plt.setp(axis.get_xticklabels(), rotation=40, ha="right", rotation_mode="anchor")
-    axis.grid(False)
-    sns.despine(ax=axis, left=True, bottom=True)
-    axis.tick_params(length=0)
 
 
 def _heatmap_column(
