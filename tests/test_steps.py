@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -165,6 +166,47 @@ def _evaluate_trained(workspace, checkpoint, out):
         {"evaluations": [str(out)]},
     )
     return pd.read_parquet(out)
+
+
+def test_a_best_checkpoint_equal_to_the_last_gets_the_last_ones_rows_scored_once(
+    workspace, monkeypatch
+):
+    outputs = _adapt(workspace, "e")
+    last = outputs["c001"]["last"]
+    twin = workspace / "twin_of_last.pt"  # the best epoch was the last: an equal file
+    twin.write_bytes(Path(last).read_bytes())
+    scored = []
+    real_evaluate = evaluate.evaluate
+    monkeypatch.setattr(
+        evaluate, "evaluate", lambda *a, **k: scored.append(k["identity"]) or real_evaluate(*a, **k)
+    )
+    out = workspace / "twin.parquet"
+    settings = keys.settings(
+        "evaluate_trained", CONFIG, {"network": NETWORK, "variant": "lin", "seed": "0"}
+    )
+    evaluate.evaluate_trained(
+        settings | {"contexts": ["c001"]},
+        {
+            "last": [last],
+            "best": [str(twin)],
+            "pool": str(workspace / "pool/test/draw0"),
+            "rankings": str(workspace / "rankings.parquet"),
+        },
+        {"evaluations": [str(out)]},
+    )
+    table = pd.read_parquet(out)
+    assert [identity["checkpoint"] for identity in scored] == ["last"]
+    by_checkpoint = {c: t.drop(columns="checkpoint") for c, t in table.groupby("checkpoint")}
+    pd.testing.assert_frame_equal(
+        by_checkpoint["best"].reset_index(drop=True), by_checkpoint["last"].reset_index(drop=True)
+    )
+    test = load_pool(workspace / "pool/test/draw0")  # and they are the file's own distances
+    d0, _ = triplet_distances(load_metric(twin).eval(), np.stack([test.ref, test.p0, test.p1], 1))
+    context_rows = table[(table["checkpoint"] == "best") & (table["subset"] == "c001")]
+    np.testing.assert_allclose(context_rows["d0"], d0, rtol=1e-6)
+    best = load_metric(outputs["c001"]["best"])
+    assert evaluate.same_weights(load_metric(last), load_metric(twin))
+    assert not evaluate.same_weights(load_metric(last), best)
 
 
 def test_trained_and_untrained_evaluation_rows(workspace):

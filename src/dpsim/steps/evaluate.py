@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 
 import pandas as pd
+import torch
 
 from dpsim import baselines, contexts, feature_cache, io
 from dpsim.data.pool import load_pool
@@ -91,22 +93,50 @@ def evaluate_trained(
         settings["contexts"], inputs["last"], inputs["best"], outputs["evaluations"], strict=True
     )
     for name, last, best, out_path in per_context:
-        scored = [contexts.named_context(known, name, inputs["rankings"])]
-        tables = [
-            evaluate(
-                load_metric(path),
+
+        def score(metric: DPSMetric, checkpoint: str, name: str = name) -> pd.DataFrame:
+            return evaluate(
+                metric,
                 pool=test_pool,
-                contexts=scored,
+                contexts=[contexts.named_context(known, name, inputs["rankings"])],
                 bapps_cache=inputs.get("bapps"),
                 identity={**cell, "context": name, "checkpoint": checkpoint},
                 device=device,
                 batch_size=settings["evaluate"]["batch_size"],
             )
-            for checkpoint, path in zip(CHECKPOINTS, (last, best), strict=True)
-        ]
+
+        tables = checkpoint_tables((last, best), score)
         io.write_parquet(pd.concat(tables, ignore_index=True), out_path)
         network, variant, seed = cell["network"], cell["variant"], cell["seed"]
         log.info("%s %s %s seed %d: last and best epochs scored", network, variant, name, seed)
+
+
+def checkpoint_tables(
+    paths: Sequence[str], score: Callable[[DPSMetric, str], pd.DataFrame]
+) -> list[pd.DataFrame]:
+    """The rows of each checkpoint (``paths`` in :data:`CHECKPOINTS` order), each distinct
+    metric scored once: a checkpoint equal to an earlier one gets that one's rows relabelled."""
+    tables: list[pd.DataFrame] = []
+    metrics: list[DPSMetric] = []
+    for checkpoint, path in zip(CHECKPOINTS, paths, strict=True):
+        metric = load_metric(path)
+        twin = next((k for k, seen in enumerate(metrics) if same_weights(seen, metric)), None)
+        if twin is None:
+            tables.append(score(metric, checkpoint))
+        else:
+            tables.append(tables[twin].assign(checkpoint=checkpoint))
+        metrics.append(metric)
+    return tables
+
+
+def same_weights(first: DPSMetric, second: DPSMetric) -> bool:
+    """Whether two metrics are the same function: equal descriptions and state, tensor for
+    tensor (a best checkpoint saved at the last epoch is the last one, and scoring it again
+    would only cost a pass of the network over the test pool and BAPPS)."""
+    if first.describe() != second.describe():
+        return False
+    mine, theirs = first.state_dict(), second.state_dict()
+    return mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
 
 
 def evaluate_mix(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JOB) -> None:
