@@ -82,7 +82,7 @@ def translate(command: str, workdir: Path) -> Command:
         argv = _snakemake(words, workdir)
     elif words[0] == ".venv/bin/dpsim":
         argv = [str(REPO / ".venv/bin/dpsim"), *words[1:]]
-        argv += ["--workdir", str(workdir)] if words[1] == "preflight" else []
+        argv += ["--workdir", str(workdir)] if words[1] in ("preflight", "profile") else []
     else:
         raise ValueError(
             f"README command {command!r} is not known to {Path(__file__).name}: teach "

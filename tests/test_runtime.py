@@ -76,3 +76,15 @@ def test_no_slot_for_cpu_jobs_or_under_slurm(tmp_path):
     assert _visible(tmp_path) == "None"
     assert _job(tmp_path, gpus=1, hold=0, SLURM_JOB_ID="42").wait(timeout=60) == 0
     assert _visible(tmp_path) == "None"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_process_knows_how_long_it_has_run():
+    code = (
+        "import time; time.sleep(0.5); from dpsim.runtime import seconds_since_process_start as s;"
+        " print(s())"
+    )
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    elapsed = time.perf_counter() - started
+    assert 0.5 <= float(out.stdout) <= elapsed + 0.05  # clock ticks: 10 ms

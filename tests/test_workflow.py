@@ -16,7 +16,7 @@ import torch
 import yaml
 from local_http import LocalHTTPServer
 
-from dpsim import feature_cache
+from dpsim import feature_cache, run_profile
 from dpsim.config import load_config
 from dpsim.data.bapps import BappsDataset
 from dpsim.data.fixture import FixtureSpec, write_archives, write_fixture
@@ -73,6 +73,17 @@ def test_tiny_workflow_builds_rankings_pool_and_figure(tiny_run):
     assert len(cached) == 10
     for log in ("data/prepare_images", "contexts/rankings", "pool/train_draw1", "data/bapps_cache"):
         assert "job started" in (tiny_run / f"logs/{log}.log").read_text()
+
+
+@pytest.mark.slow
+def test_every_job_of_the_tiny_run_reports_its_start_up_and_step_time(tiny_run):
+    table = run_profile.profile_run(run_profile.latest_log(tiny_run), root=tiny_run)
+    measured = table[table["rule"] != "all"]  # the target rule runs no job of its own
+    assert {"adapt_direct", "adapt_lin_all_contexts", "report"} <= set(measured["rule"])
+    assert measured["startup_s"].gt(0).all() and measured["step_s"].gt(0).all()
+    assert (
+        measured["startup_s"] + measured["step_s"] <= measured["wall_s"] + 2 * measured["jobs"]
+    ).all()
 
 
 @pytest.mark.slow

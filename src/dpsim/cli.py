@@ -9,6 +9,7 @@ Examples::
     dpsim preflight config/config.yaml               # network, GPU, disk: ready for a long run?
     dpsim info
     dpsim rankings --count 100 --distinct
+    dpsim profile                                    # where the last workflow run's time went
 """
 
 from __future__ import annotations
@@ -129,6 +130,17 @@ def _rankings(args: argparse.Namespace) -> int:
 DEFAULT_CACHE = os.environ.get("DPSIM_WEIGHTS_DIR", "resources/torch")
 
 
+def _profile(args: argparse.Namespace) -> int:
+    from dpsim import run_profile
+
+    log = args.log or run_profile.latest_log(args.workdir)
+    table = run_profile.profile_run(log, root=args.workdir)
+    span = run_profile.run_span(log)
+    print(f"{log}: {table['jobs'].sum()} jobs, {span:.0f} s from the first start to the last end")
+    print(run_profile.markdown(table.head(args.top) if args.top else table))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``dpsim`` command."""
     parser = argparse.ArgumentParser(prog="dpsim", description=__doc__.split("\n")[0])
@@ -182,6 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     rankings.add_argument("--distinct", action="store_true", help="skip repeated rankings")
     rankings.add_argument("--seed", type=int, default=0, help="generator seed (0: the study's)")
     rankings.set_defaults(run=_rankings)
+
+    profile = commands.add_parser(
+        "profile", help="where a workflow run's time went: wall, start-up and step s per rule"
+    )
+    profile.add_argument("--workdir", default=".", help="folder the run ran in (.)")
+    profile.add_argument("--log", help="a Snakemake log (default: the newest in .snakemake/log)")
+    profile.add_argument("--top", type=int, default=0, help="show only the N costliest rules")
+    profile.set_defaults(run=_profile)
     return parser
 
 

@@ -57,6 +57,18 @@ GPU_SLOTS_DIR = Path(".snakemake") / "dpsim-gpu-slots"
 _held_for_the_process = contextlib.ExitStack()
 
 
+def seconds_since_process_start() -> float | None:
+    """How long this process has run (Linux: its start time in ``/proc``, to 10 ms); None where
+    the system does not say."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, starttime, in clock ticks
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def start_job(log_file: str | Path, threads: int = 1, gpus: int = 0, label: str = "") -> None:
     """Set up a workflow job: everything it prints (logging, tqdm, tracebacks) goes to ``log_file``.
 
@@ -78,6 +90,9 @@ def start_job(log_file: str | Path, threads: int = 1, gpus: int = 0, label: str 
     where = f", SLURM job {slurm_job}" if slurm_job else ""
     if slurm_job and "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPUs SLURM assigned
         where += f", CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}"
+    started = seconds_since_process_start()
+    if started is not None:  # what the interpreter, Snakemake's preamble and imports took
+        where += f", {started:.2f} s after the process started"
     log.info("job started: pid %d, %d thread(s)%s", os.getpid(), threads, where)
     if gpus and not slurm_job:
         slot = _held_for_the_process.enter_context(assign_gpu(GPU_SLOTS_DIR, label=label))
