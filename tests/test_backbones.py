@@ -171,6 +171,30 @@ def test_a_tapped_tensor_is_not_overwritten_by_a_later_inplace_relu():
     torch.testing.assert_close(relu, conv.clamp(min=0), rtol=0, atol=0)
 
 
+def test_relus_that_alone_read_a_fresh_output_work_in_place_and_change_nothing():
+    # alexnet: each ReLU follows a convolution no one else reads; resnet18's block ReLU is one
+    # module called after a batch norm and after the residual sum, so it stays out of place.
+    alexnet = build_backbone("alexnet", "lpips", seed=SEED)
+    relus = [m for m in alexnet.modules() if isinstance(m, torch.nn.ReLU)]
+    assert len(relus) == 5 and all(m.inplace for m in relus)
+    resnet = build_backbone("resnet18", ["layer1.0", "layer2"], seed=SEED)
+    stem, *blocks = [m for m in resnet.modules() if isinstance(m, torch.nn.ReLU)]
+    assert stem.inplace and not any(m.inplace for m in blocks)
+    for network, backbone, taps in (
+        ("alexnet", alexnet, list(alexnet.taps)),
+        ("resnet18", resnet, ["layer1.0", "layer2"]),
+    ):
+        x = _images(seed=5)
+        expected = _hooked_outputs(_seeded_torchvision(network, SEED), taps, x)
+        for grad in (False, True):  # and in training, where autograd checks every overwrite
+            with torch.set_grad_enabled(grad):
+                got = backbone(x.clone().requires_grad_(grad))
+            if grad:
+                sum(g.sum() for g in got).backward()
+            for ours, reference in zip(got, expected, strict=True):
+                torch.testing.assert_close(ours.detach(), reference, rtol=0, atol=0)
+
+
 def test_functional_inplace_relu_in_the_graph_is_made_out_of_place():
     # GoogLeNet's BasicConv2d calls F.relu(x, inplace=True) after its batch norm.
     backbone = build_backbone("googlenet", ["conv1.bn", "conv1", "maxpool1"], seed=SEED)

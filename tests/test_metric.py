@@ -278,3 +278,39 @@ def test_lpips_weight_file_for_another_network_is_refused(alexnet_backbone):
 def test_scratch_always_starts_from_random_weights():
     metric = M.build_metric("alexnet", "scratch", weights="imagenet", seed=1)
     assert metric.backbone.weights.kind == "random"
+
+
+def test_the_lean_inference_path_gives_the_autograd_paths_distances(alexnet_backbone):
+    # Under inference the network's input is one buffer filled in place, each batch has a
+    # pass of its own and the maps are normalised in place; with a gradient to the images none
+    # of that may happen. The input is the same floats; the distances agree to 1e-7 (a
+    # convolution library may pick another kernel for another batch size).
+    metric = M.DPSMetric(alexnet_backbone, "lin").eval()
+    ref, p0, p1 = _images(seed=20), _images(seed=21), _images(seed=22)
+    with torch.inference_mode():
+        lean_input = metric.network_input([ref, p0])
+        lean_pair = metric(ref, p0)
+        lean_triplet = metric.triplet_distances(ref, p0, p1)
+    graph_inputs = [t.clone().requires_grad_(True) for t in (ref, p0, p1)]
+    graph_input = metric.network_input(graph_inputs[:2])
+    graph_pair = metric(*graph_inputs[:2])
+    graph_triplet = metric.triplet_distances(*graph_inputs)
+    assert graph_pair.requires_grad and graph_input.requires_grad  # the gradient path was taken
+    assert torch.equal(lean_input, graph_input.detach())
+    assert lean_input.is_contiguous(memory_format=torch.channels_last)
+    for lean, graph in ((lean_pair, graph_pair), *zip(lean_triplet, graph_triplet, strict=True)):
+        torch.testing.assert_close(lean, graph.detach(), rtol=0, atol=1e-7)
+    torch.testing.assert_close(lean_triplet[0], lean_pair, rtol=0, atol=1e-7)
+
+
+def test_taps_that_share_memory_are_normalised_without_overwriting_each_other():
+    maps = torch.rand(2, 4, 3, 3) + 0.1
+    view = maps[:, :, :2]  # a second tap on the same storage
+    alone = torch.rand(2, 4, 3, 3) + 0.1
+    expected = [M.unit_normalise(t.clone()) for t in (maps, view, alone)]
+    taps = [maps, view, alone]
+    got = M.normalised_taps(taps)
+    assert taps == []  # the raw maps are released as their normalised ones are made
+    for ours, reference in zip(got, expected, strict=True):
+        assert torch.equal(ours, reference)
+    assert got[2] is alone and got[0] is not maps  # in place only where nothing else reads it

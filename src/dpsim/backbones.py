@@ -198,7 +198,14 @@ def build_backbone(
         model, return_nodes=list(tap_names), suppress_diff_warning=True
     )
     rewritten = _make_graphs_out_of_place(extractor)
-    log.debug("%s: %d modules, %d graph ops made out-of-place", network, switched, rewritten)
+    restored = _restore_safe_inplace_relus(extractor)
+    log.debug(
+        "%s: %d modules, %d graph ops made out-of-place; %d ReLUs in place again where safe",
+        network,
+        switched,
+        rewritten,
+        restored,
+    )
     ordered, channels = _dry_run(extractor, network, tap_names, _dry_run_side(network))
     if ordered != tap_names:
         log.info("%s: taps reordered to network order: %s", network, ", ".join(ordered))
@@ -341,18 +348,63 @@ def _disable_inplace_modules(model: nn.Module) -> int:
     return switched
 
 
-def _make_graphs_out_of_place(extractor: fx.GraphModule) -> int:
-    """Rewrite in-place ops in the extractor's train and eval graphs; return how many changed."""
+def _graphs(extractor: fx.GraphModule) -> list[fx.Graph]:
+    """The extractor's graphs: its train and eval graphs (and the current one), each once."""
     candidates = (
         extractor.graph,
         getattr(extractor, "train_graph", None),
         getattr(extractor, "eval_graph", None),
     )
-    graphs = {id(graph): graph for graph in candidates if graph is not None}
-    changed = sum(_make_graph_out_of_place(graph) for graph in graphs.values())
+    return list({id(graph): graph for graph in candidates if graph is not None}.values())
+
+
+def _make_graphs_out_of_place(extractor: fx.GraphModule) -> int:
+    """Rewrite in-place ops in the extractor's train and eval graphs; return how many changed."""
+    changed = sum(_make_graph_out_of_place(graph) for graph in _graphs(extractor))
     if changed:
         extractor.recompile()
     return changed
+
+
+#: Layers whose output is a fresh tensor: a ReLU that alone reads it may overwrite it.
+_FRESH_OUTPUT = (nn.Conv2d, nn.Linear, nn.BatchNorm2d)
+
+
+def _restore_safe_inplace_relus(extractor: fx.GraphModule) -> int:
+    """Let each ReLU module work in place again where that overwrites nothing anyone reads.
+
+    Safe where, at every place the module is called, its input is the output of a convolution,
+    linear or batch-norm layer, read by this ReLU alone and not a tap: then the ReLU's output
+    simply takes that buffer over, as in torchvision's own networks. An out-of-place ReLU costs
+    a fresh copy of every such map (about 4% of alexnet's forward pass on a CPU). Returns how
+    many modules were switched.
+    """
+    verdicts: dict[str, bool] = {}
+    for graph in _graphs(extractor):
+        taps: set[fx.Node] = set()
+        for node in graph.nodes:
+            if node.op == "output":
+                fx.node.map_arg(node.args, taps.add)
+        for node in graph.nodes:
+            if node.op != "call_module" or not isinstance(_module(extractor, node), nn.ReLU):
+                continue
+            source = node.args[0] if node.args else None
+            safe = (
+                isinstance(source, fx.Node)
+                and source.op == "call_module"
+                and isinstance(_module(extractor, source), _FRESH_OUTPUT)
+                and len(source.users) == 1
+                and source not in taps
+            )
+            verdicts[str(node.target)] = verdicts.get(str(node.target), True) and safe
+    for target, safe in verdicts.items():
+        if safe:
+            setattr(extractor.get_submodule(target), "inplace", True)  # noqa: B010 - a flag
+    return sum(verdicts.values())
+
+
+def _module(extractor: fx.GraphModule, node: fx.Node) -> nn.Module:
+    return extractor.get_submodule(str(node.target))
 
 
 def _make_graph_out_of_place(graph: fx.Graph) -> int:
