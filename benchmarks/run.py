@@ -21,7 +21,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-BENCHMARKS = ("distortions", "bapps_loading", "metric", "adapt_lin", "integrity", "mixing")
+BENCHMARKS = (
+    "distortions",
+    "bapps_loading",
+    "metric",
+    "adapt_lin",
+    "integrity",
+    "mixing",
+    "packing",
+)
 
 
 def machine() -> dict:
