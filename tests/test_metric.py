@@ -308,8 +308,15 @@ def test_taps_that_share_memory_are_normalised_without_overwriting_each_other():
     view = maps[:, :, :2]  # a second tap on the same storage
     alone = torch.rand(2, 4, 3, 3) + 0.1
     expected = [M.unit_normalise(t.clone()) for t in (maps, view, alone)]
+    with torch.no_grad():
+        graphless = M.normalised_taps([maps.clone(), maps.clone()])
+    assert all(torch.equal(g, expected[0]) for g in graphless)
+    kept = [t.clone() for t in (maps, alone)]
+    in_graph = M.normalised_taps(list(kept))  # gradient mode: nothing is overwritten
+    assert all(g is not k for g, k in zip(in_graph, kept, strict=True))
     taps = [maps, view, alone]
-    got = M.normalised_taps(taps)
+    with torch.no_grad():
+        got = M.normalised_taps(taps)
     assert taps == []  # the raw maps are released as their normalised ones are made
     for ours, reference in zip(got, expected, strict=True):
         assert torch.equal(ours, reference)

@@ -19,7 +19,7 @@ from dpsim.aggregate import summarise_items
 from dpsim.config import validate_config
 from dpsim.data.download import sha256_file
 from dpsim.data.pool import build_pool, load_pool
-from dpsim.evaluate import COLUMNS
+from dpsim.evaluate import COLUMNS, same_weights
 from dpsim.inference import triplet_distances
 from dpsim.integrity import CorruptIntermediateError
 from dpsim.metric import checkpoint_extra, grid_metric, load_metric
@@ -205,8 +205,8 @@ def test_a_best_checkpoint_equal_to_the_last_gets_the_last_ones_rows_scored_once
     context_rows = table[(table["checkpoint"] == "best") & (table["subset"] == "c001")]
     np.testing.assert_allclose(context_rows["d0"], d0, rtol=1e-6)
     best = load_metric(outputs["c001"]["best"])
-    assert evaluate.same_weights(load_metric(last), load_metric(twin))
-    assert not evaluate.same_weights(load_metric(last), best)
+    assert same_weights(load_metric(last), load_metric(twin))
+    assert not same_weights(load_metric(last), best)
 
 
 def test_trained_and_untrained_evaluation_rows(workspace):

@@ -43,7 +43,8 @@ from dpsim import frozen_maps, inference, scoring
 from dpsim.contexts import Context, labels
 from dpsim.data.bapps import BappsDataset
 from dpsim.data.pool import Pool
-from dpsim.metric import DPSMetric
+from dpsim.metric import DPSMetric, load_metric
+from dpsim.names import CHECKPOINTS
 
 COLUMNS = (
     "network",
@@ -300,3 +301,32 @@ def evaluate_linear(
         else:
             parts.append(_jnd_rows(subset, arrays["s"] @ w, arrays["same"]))
     return _identified(pd.concat(parts, ignore_index=True), identity)
+
+
+def checkpoint_tables(
+    paths: Sequence[str], score: Callable[[DPSMetric, str], pd.DataFrame]
+) -> list[pd.DataFrame]:
+    """The rows of each checkpoint (``paths`` in :data:`~dpsim.names.CHECKPOINTS` order), each
+    distinct metric scored once: a checkpoint equal to an earlier one gets that one's rows
+    relabelled."""
+    tables: list[pd.DataFrame] = []
+    metrics: list[DPSMetric] = []
+    for checkpoint, path in zip(CHECKPOINTS, paths, strict=True):
+        metric = load_metric(path)
+        twin = next((k for k, seen in enumerate(metrics) if same_weights(seen, metric)), None)
+        if twin is None:
+            tables.append(score(metric, checkpoint))
+        else:
+            tables.append(tables[twin].assign(checkpoint=checkpoint))
+        metrics.append(metric)
+    return tables
+
+
+def same_weights(first: DPSMetric, second: DPSMetric) -> bool:
+    """Whether two metrics are the same function: equal descriptions and state, tensor for
+    tensor (a best checkpoint saved at the last epoch is the last one, and scoring it again
+    would only cost a pass of the network over the test pool and BAPPS)."""
+    if first.describe() != second.describe():
+        return False
+    mine, theirs = first.state_dict(), second.state_dict()
+    return mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)

@@ -83,16 +83,16 @@ def normalised_taps(taps: list[torch.Tensor]) -> list[torch.Tensor]:
     """:func:`unit_normalise` of each tapped map, emptying ``taps`` as it goes, so that a raw
     map is freed as soon as its normalised one exists.
 
-    A map that no gradient needs and whose memory no other tap shares is divided in place: the
-    same floats as :func:`unit_normalise`, without a second copy of every map.
+    Without gradient mode (inference), a map whose memory no other tap shares is divided in
+    place: the same floats as :func:`unit_normalise`, without a second copy of every map. With
+    it, nothing is overwritten (autograd, and ``torch.func`` transforms, need the originals).
     """
-    storages = Counter(t.untyped_storage().data_ptr() for t in taps)
     grad = torch.is_grad_enabled()
+    storages = Counter() if grad else Counter(t.untyped_storage().data_ptr() for t in taps)
     normalised = []
     while taps:
         raw = taps.pop(0)  # the list no longer holds the raw map
-        alone = storages[raw.untyped_storage().data_ptr()] == 1
-        if alone and not (grad and raw.requires_grad):
+        if not grad and storages[raw.untyped_storage().data_ptr()] == 1:
             normalised.append(raw.div_(channel_norm(raw).add_(EPS)))
         else:
             normalised.append(unit_normalise(raw))
@@ -147,12 +147,10 @@ def check_images(images: torch.Tensor, name: str, input_range: str = "-1,1") -> 
 
 
 def squared_difference(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``(x - y) ** 2``, squared in place when no gradient needs the difference (the same
-    floats, one buffer instead of two)."""
+    """``(x - y) ** 2``, squared in place without gradient mode (the same floats, one buffer
+    instead of two)."""
     difference = x - y
-    if torch.is_grad_enabled() and difference.requires_grad:
-        return difference**2
-    return difference.square_()
+    return difference**2 if torch.is_grad_enabled() else difference.square_()
 
 
 def channel_statistics(
@@ -285,14 +283,16 @@ class DPSMetric(nn.Module):
     def network_input(self, batches: Sequence[torch.Tensor]) -> torch.Tensor:
         """The batches side by side, scaled for the network, channels-last: what it reads.
 
-        Without a gradient to the images this is one buffer filled in place (concatenating,
+        Without gradient mode (inference) this is one buffer filled in place (concatenating,
         scaling and re-laying out keep three copies of the batch alive, and on a CPU each
         fresh buffer costs page faults); the floats are the same either way, element by element
-        the same subtraction and division.
+        the same subtraction and division. With it, out of place: autograd and ``torch.func``
+        transforms (``vmap`` over stacked metrics) need that.
         """
         shape, dtype = batches[0].shape[1:], batches[0].dtype
-        needs_graph = torch.is_grad_enabled() and any(b.requires_grad for b in batches)
-        if needs_graph or any(b.shape[1:] != shape or b.dtype != dtype for b in batches):
+        if torch.is_grad_enabled() or any(
+            b.shape[1:] != shape or b.dtype != dtype for b in batches
+        ):
             joined = batches[0] if len(batches) == 1 else torch.cat(list(batches))
             return self.scaling(joined).contiguous(memory_format=torch.channels_last)
         buffer = torch.empty(

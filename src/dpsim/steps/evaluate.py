@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
 
 import pandas as pd
-import torch
 
 from dpsim import baselines, contexts, feature_cache, io
 from dpsim.data.pool import load_pool
-from dpsim.evaluate import evaluate, evaluate_linear, evaluate_shared
-from dpsim.metric import DPSMetric, checkpoint_weights, grid_metric, load_metric, load_on_backbone
+from dpsim.evaluate import checkpoint_tables, evaluate, evaluate_linear, evaluate_shared
+from dpsim.metric import DPSMetric, checkpoint_weights, grid_metric, load_on_backbone
 from dpsim.names import CHECKPOINTS, NO_CHECKPOINT
 from dpsim.runtime import resolve_device
 from dpsim.steps.job import NO_JOB, Files, Job, Settings
@@ -109,34 +107,6 @@ def evaluate_trained(
         io.write_parquet(pd.concat(tables, ignore_index=True), out_path)
         network, variant, seed = cell["network"], cell["variant"], cell["seed"]
         log.info("%s %s %s seed %d: last and best epochs scored", network, variant, name, seed)
-
-
-def checkpoint_tables(
-    paths: Sequence[str], score: Callable[[DPSMetric, str], pd.DataFrame]
-) -> list[pd.DataFrame]:
-    """The rows of each checkpoint (``paths`` in :data:`CHECKPOINTS` order), each distinct
-    metric scored once: a checkpoint equal to an earlier one gets that one's rows relabelled."""
-    tables: list[pd.DataFrame] = []
-    metrics: list[DPSMetric] = []
-    for checkpoint, path in zip(CHECKPOINTS, paths, strict=True):
-        metric = load_metric(path)
-        twin = next((k for k, seen in enumerate(metrics) if same_weights(seen, metric)), None)
-        if twin is None:
-            tables.append(score(metric, checkpoint))
-        else:
-            tables.append(tables[twin].assign(checkpoint=checkpoint))
-        metrics.append(metric)
-    return tables
-
-
-def same_weights(first: DPSMetric, second: DPSMetric) -> bool:
-    """Whether two metrics are the same function: equal descriptions and state, tensor for
-    tensor (a best checkpoint saved at the last epoch is the last one, and scoring it again
-    would only cost a pass of the network over the test pool and BAPPS)."""
-    if first.describe() != second.describe():
-        return False
-    mine, theirs = first.state_dict(), second.state_dict()
-    return mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
 
 
 def evaluate_mix(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JOB) -> None:
