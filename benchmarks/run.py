@@ -29,6 +29,7 @@ BENCHMARKS = (
     "integrity",
     "mixing",
     "packing",
+    "stacked",
 )
 
 

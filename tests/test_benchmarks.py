@@ -70,3 +70,23 @@ def test_the_packing_benchmarks_configs_are_valid_and_differ_only_in_the_packing
     assert (
         len(bench_packing._targets()) == bench_packing.CONTEXTS == one["grid"]["direct"]["contexts"]
     )
+
+
+def test_the_stacked_models_get_the_gradients_each_model_gets_alone():
+    import bench_stacked
+
+    torch.manual_seed(0)
+    metrics = [bench_stacked.build_metric("alexnet", "tune", taps="study", seed=s) for s in (0, 1)]
+    metrics = [m.eval() for m in metrics]  # no dropout: the same function on both sides
+    images = [torch.rand(2, 3, 64, 64) * 2 - 1 for _ in range(3)]
+    labels = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    stacked = bench_stacked.Stacked([bench_stacked._TripletModule(m) for m in metrics])
+    together = stacked._grads(stacked.params, stacked.buffers, labels, *images)
+    for k, (metric, own) in enumerate(zip(metrics, labels, strict=True)):
+        metric.zero_grad()
+        bench_stacked._loss(*metric.triplet_distances(*images), own).backward()
+        for name, parameter in metric.named_parameters():
+            if parameter.grad is not None:
+                torch.testing.assert_close(
+                    together[f"metric.{name}"][k], parameter.grad, rtol=1e-4, atol=1e-6
+                )
