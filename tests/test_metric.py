@@ -321,3 +321,33 @@ def test_taps_that_share_memory_are_normalised_without_overwriting_each_other():
     for ours, reference in zip(got, expected, strict=True):
         assert torch.equal(ours, reference)
     assert got[2] is alone and got[0] is not maps  # in place only where nothing else reads it
+
+
+def test_dpsim_load_metric_gives_a_frozen_distance_that_serves_as_a_loss(tmp_path):
+    import warnings
+
+    import dpsim
+
+    metric = M.build_metric("alexnet", "lin", weights="random", seed=3).eval()
+    with torch.no_grad():
+        for w in metric.weights:
+            w.mul_(torch.rand_like(w))
+    M.save_metric(metric, tmp_path / "m.pt")
+    loaded = dpsim.load_metric(tmp_path / "m.pt")
+    assert not loaded.training and not any(p.requires_grad for p in loaded.parameters())
+    target, start = _images(seed=30), _images(seed=31)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(start, target), metric(start, target), rtol=0, atol=0)
+    image = start.clone().requires_grad_(True)
+    optimiser = torch.optim.SGD([image], lr=0.5)
+    losses = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning from the input checks on a graph tensor
+        for _ in range(5):  # a few steps of the image towards the target under the metric
+            optimiser.zero_grad()
+            loss = loaded(image.clamp(-1, 1), target).sum()
+            loss.backward()
+            optimiser.step()
+            losses.append(float(loss.detach()))
+    assert image.grad is not None and torch.isfinite(image.grad).all()
+    assert losses[-1] < losses[0]

@@ -124,9 +124,10 @@ def check_images(images: torch.Tensor, name: str, input_range: str = "-1,1") -> 
         raise TypeError(f"{name} must be a floating-point torch tensor, got {kind}")
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"{name} must have shape (N, 3, H, W), got {tuple(images.shape)}")
-    if not torch.isfinite(images).all():
+    values = images.detach()  # a check, not part of a loss's graph
+    if not torch.isfinite(values).all():
         raise ValueError(f"{name} holds NaN or infinite values")
-    low, high = float(images.min()), float(images.max())
+    low, high = float(values.min()), float(values.max())
     if input_range == "0,1":
         if low < 0 or high > 1:
             raise ValueError(f"{name} was declared in [0, 1] but spans [{low:.3g}, {high:.3g}]")
