@@ -89,5 +89,10 @@ def test_pair_accuracy_figure_has_a_triangle_per_metric(tmp_path):
     cells = [t.get_text() for t in figure.axes[0].texts]
     assert len(cells) == 15 and cells[0] == "0.55"  # ranks 1 and 2: gap 1
     figures.save_figure(figure, tmp_path / "pairs.png")
+    pixel = [{**r, "network": "pixel", "variant": "l2"} for r in rows if r["variant"] == "lin"]
+    with_pixel = figures.pair_accuracy(pd.DataFrame(rows + pixel[:15]))
+    shown = [axis.get_title() for axis in with_pixel.axes if axis.get_title()]
+    assert shown[-1] == "l2 (pixel)" and len(shown) == 5  # no empty "lin (pixel)" panel
+    assert sum(not axis.axison for axis in with_pixel.axes) == 1  # the pixel row's spare cell
     empty = figures.pair_accuracy(pd.DataFrame(rows).iloc[:0])
     assert "no data" in empty.texts[0].get_text()
