@@ -113,6 +113,14 @@ def family(rule: str) -> str:
     return "adapt_direct" if is_pack_rule(rule) else rule
 
 
+def finished_jobs(snakemake_log: str | Path) -> list[JobTimes]:
+    """The finished jobs of a Snakemake log file; an error when it has none."""
+    jobs = jobs_of_log(Path(snakemake_log).read_text(errors="replace").splitlines())
+    if not jobs:
+        raise ValueError(f"{snakemake_log}: no finished job in this Snakemake log")
+    return jobs
+
+
 def profile_run(snakemake_log: str | Path, root: str | Path = ".") -> pd.DataFrame:
     """One row per rule of a run (:data:`PROFILE_COLUMNS`), the costliest first.
 
@@ -120,9 +128,7 @@ def profile_run(snakemake_log: str | Path, root: str | Path = ".") -> pd.DataFra
     its longest job, ``startup_s`` and ``step_s`` sum what the jobs' logs record (``root`` is the
     folder the run ran in), ``share`` is ``wall_s`` over the run's total job time.
     """
-    jobs = jobs_of_log(Path(snakemake_log).read_text(errors="replace").splitlines())
-    if not jobs:
-        raise ValueError(f"{snakemake_log}: no finished job in this Snakemake log")
+    jobs = finished_jobs(snakemake_log)
     rows = []
     for job in jobs:
         startup, step = job_phases(Path(root) / job.log) if job.log else (float("nan"),) * 2
@@ -155,9 +161,7 @@ def latest_log(root: str | Path = ".") -> Path:
 
 def run_span(snakemake_log: str | Path) -> float:
     """Seconds from the first job's start to the last job's end."""
-    jobs = jobs_of_log(Path(snakemake_log).read_text(errors="replace").splitlines())
-    if not jobs:
-        raise ValueError(f"{snakemake_log}: no finished job in this Snakemake log")
+    jobs = finished_jobs(snakemake_log)
     return (max(j.finished for j in jobs) - min(j.started for j in jobs)).total_seconds()
 
 

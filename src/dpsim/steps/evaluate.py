@@ -91,12 +91,15 @@ def evaluate_trained(
         settings["contexts"], inputs["last"], inputs["best"], outputs["evaluations"], strict=True
     )
     for name, last, best, out_path in per_context:
+        scored = [contexts.named_context(known, name, inputs["rankings"])]
 
-        def score(metric: DPSMetric, checkpoint: str, name: str = name) -> pd.DataFrame:
+        def score(
+            metric: DPSMetric, checkpoint: str, name: str = name, scored: list = scored
+        ) -> pd.DataFrame:
             return evaluate(
                 metric,
                 pool=test_pool,
-                contexts=[contexts.named_context(known, name, inputs["rankings"])],
+                contexts=scored,
                 bapps_cache=inputs.get("bapps"),
                 identity={**cell, "context": name, "checkpoint": checkpoint},
                 device=device,
