@@ -80,7 +80,10 @@ def test_every_job_of_the_tiny_run_reports_its_start_up_and_step_time(tiny_run):
     table = run_profile.profile_run(run_profile.latest_log(tiny_run), root=tiny_run)
     measured = table[table["rule"] != "all"]  # the target rule runs no job of its own
     assert {"adapt_direct", "adapt_lin_all_contexts", "report"} <= set(measured["rule"])
-    assert measured["startup_s"].gt(0).all() and measured["step_s"].gt(0).all()
+    assert measured["startup_s"].gt(0).all()
+    # every job wrote its step line; a trivial step (rankings of 2 contexts) may round to 0 ms
+    assert measured["step_s"].notna().all() and measured["step_s"].ge(0).all()
+    assert measured.set_index("rule").loc["adapt_direct", "step_s"] > 0
     assert (
         measured["startup_s"] + measured["step_s"] <= measured["wall_s"] + 2 * measured["jobs"]
     ).all()

@@ -118,4 +118,4 @@ def run(snakemake: Any, step: Callable[..., None]) -> None:
         **params,
     )
     # read by dpsim.run_profile (``dpsim profile``): the step's share of the job's time
-    log.info("step finished in %.2f s", time.perf_counter() - started)
+    log.info("step finished in %.3f s", time.perf_counter() - started)
