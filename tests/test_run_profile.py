@@ -89,6 +89,21 @@ def test_a_log_without_finished_jobs_is_refused(tmp_path):
         run_profile.profile_run(empty)
     with pytest.raises(FileNotFoundError, match="no Snakemake log"):
         run_profile.latest_log(tmp_path)
+    (tmp_path / ".snakemake" / "log").mkdir(parents=True)
+    empty.rename(tmp_path / ".snakemake" / "log" / empty.name)
+    with pytest.raises(ValueError, match="none of the 1 Snakemake log"):
+        run_profile.latest_log(tmp_path)
+
+
+def test_the_newest_log_that_ran_a_job_is_profiled_not_a_later_idle_one(tmp_path):
+    folder = tmp_path / ".snakemake" / "log"
+    folder.mkdir(parents=True)
+    worked = folder / "2026-12-02T151801.snakemake.log"
+    worked.write_text(SNAKEMAKE_LOG)
+    (folder / "2026-12-02T160000.snakemake.log").write_text(
+        "Building DAG of jobs...\nNothing to be done (all requested files are present).\n"
+    )
+    assert run_profile.latest_log(tmp_path) == worked
 
 
 def test_dpsim_profile_prints_the_table_of_the_newest_log(tmp_path, capsys):

@@ -199,7 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
         "profile", help="where a workflow run's time went: wall, start-up and step s per rule"
     )
     profile.add_argument("--workdir", default=".", help="folder the run ran in (.)")
-    profile.add_argument("--log", help="a Snakemake log (default: the newest in .snakemake/log)")
+    profile.add_argument(
+        "--log",
+        help="a Snakemake log (default: the newest in .snakemake/log that ran a job)",
+    )
     profile.add_argument("--top", type=int, default=0, help="show only the N costliest rules")
     profile.set_defaults(run=_profile)
     return parser

@@ -152,11 +152,23 @@ def profile_run(snakemake_log: str | Path, root: str | Path = ".") -> pd.DataFra
 
 
 def latest_log(root: str | Path = ".") -> Path:
-    """The newest Snakemake log under ``root``/.snakemake/log."""
-    logs = sorted((Path(root) / ".snakemake" / "log").glob("*.snakemake.log"))
+    """The newest Snakemake log under ``root``/.snakemake/log that records a finished job.
+
+    Logs of runs that did nothing (a dry run, "Nothing to be done", a run that failed before its
+    first job) are passed over, so ``dpsim profile`` after such a run still shows the last run
+    that worked.
+    """
+    folder = Path(root) / ".snakemake" / "log"
+    logs = sorted(folder.glob("*.snakemake.log"), reverse=True)
     if not logs:
-        raise FileNotFoundError(f"no Snakemake log under {Path(root) / '.snakemake' / 'log'}")
-    return logs[-1]
+        raise FileNotFoundError(f"no Snakemake log under {folder}")
+    for log in logs:
+        if jobs_of_log(log.read_text(errors="replace").splitlines()):
+            return log
+    raise ValueError(
+        f"none of the {len(logs)} Snakemake log(s) under {folder} records a finished job: "
+        "run the workflow first, or name a log with --log"
+    )
 
 
 def run_span(snakemake_log: str | Path) -> float:
