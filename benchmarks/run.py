@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 BENCHMARKS = (
     "distortions",
+    "degradations",
     "bapps_loading",
     "metric",
     "adapt_lin",

@@ -5,7 +5,7 @@ import dpsim.cluster
 import dpsim.config
 import dpsim.preflight
 from dpsim import integrity, packs
-from dpsim.contexts import contexts_from_config
+from dpsim.contexts import run_contexts
 from dpsim.figure_registry import figures_of, report_input, svg_output
 from dpsim.names import BACKBONE_TRAINED, NETWORK_BASELINES, SPLITS, STATS_FILES, UNTRAINED
 from dpsim.steps import keys as step_keys
@@ -52,7 +52,7 @@ def slurm_requests():
     return list(requests.values())
 
 
-CONTEXTS = [c.name for c in contexts_from_config(config["contexts"])]
+CONTEXTS = [c.name for c in run_contexts(config)]
 GRID = config["grid"]
 # tune and scratch train the backbone on the images: grid.direct.contexts may limit them.
 DIRECT_CONTEXTS = CONTEXTS[: GRID["direct"]["contexts"]]

@@ -22,7 +22,7 @@ import pandas as pd
 
 from dpsim import steps
 from dpsim.config import load_config
-from dpsim.contexts import contexts_from_config
+from dpsim.contexts import run_contexts
 
 COLUMNS = ["epoch", "loss", "sync_share", "train_2afc", "val_2afc", "val_head_2afc"]
 #: (head, sync) of each setup compared.
@@ -44,7 +44,7 @@ def main() -> None:
     config = load_config(args.config)
     results = Path(args.results)
     cache = results / "cache" / args.network / f"seed{args.seed}"
-    contexts = [c.name for c in contexts_from_config(config["contexts"])]
+    contexts = [c.name for c in run_contexts(config)]
     draws = config["pool"]["train_draws"]
     inputs = {
         "train": [str(cache / f"train_draw{d}.npz") for d in range(draws)],

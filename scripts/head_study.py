@@ -22,7 +22,7 @@ import pandas as pd
 
 from dpsim import analysis, steps
 from dpsim.config import load_config
-from dpsim.contexts import contexts_from_config
+from dpsim.contexts import run_contexts
 
 SETUPS = (
     ("lpips", "off"),
@@ -34,7 +34,7 @@ SETUPS = (
 
 def _lin_items(config: dict, results: Path, network: str, work: Path) -> pd.DataFrame:
     """Train and score lin for ``config`` on the run's caches; the context test items."""
-    names = [c.name for c in contexts_from_config(config["contexts"])]
+    names = [c.name for c in run_contexts(config)]
     cache = results / "cache" / network / "seed0"
     cell = {"network": network, "seed": 0}
     outputs = {k: [str(work / c / k) for c in names] for k in ("best", "last", "log")}

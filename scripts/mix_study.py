@@ -23,7 +23,7 @@ import pandas as pd
 
 from dpsim import analysis, steps
 from dpsim.config import load_config, validate_config
-from dpsim.contexts import contexts_from_config
+from dpsim.contexts import run_contexts
 
 #: (name, grid.mix.rank, train overrides)
 SETUPS: tuple[tuple[str, int | None, dict], ...] = (
@@ -37,7 +37,7 @@ SETUPS: tuple[tuple[str, int | None, dict], ...] = (
 
 def _mix_scores(config: dict, results: Path, network: str, work: Path) -> pd.Series:
     """Train and score mix for ``config`` on the run's pools; each context's test 2AFC."""
-    names = [c.name for c in contexts_from_config(config["contexts"])]
+    names = [c.name for c in run_contexts(config)]
     names = names[: config["grid"]["mix"]["contexts"]]
     cell = {"network": network, "seed": 0}
     outputs = {k: [str(work / c / k) for c in names] for k in ("best", "last", "log")}

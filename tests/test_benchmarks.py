@@ -12,6 +12,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+import bench_degradations  # noqa: E402
 import bench_metric  # noqa: E402
 import bench_packing  # noqa: E402
 import timing  # noqa: E402
@@ -90,3 +91,10 @@ def test_the_stacked_models_get_the_gradients_each_model_gets_alone():
                 torch.testing.assert_close(
                     together[f"metric.{name}"][k], parameter.grad, rtol=1e-4, atol=1e-6
                 )
+
+
+def test_the_degradation_benchmark_times_each_degradation_against_its_reference():
+    result = bench_degradations.run(images=8, batch=4, rounds=1)
+    assert set(result["distortions"]) == set(bench_degradations.REFERENCES)
+    for row in result["distortions"].values():
+        assert row["dpsim_images_per_s"]["median"] > 0 and row["ratio"]["median"] > 0

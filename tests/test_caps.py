@@ -36,7 +36,13 @@ def _cache(n: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     ids0 = rng.integers(0, 6, n)
     ids1 = (ids0 + rng.integers(1, 6, n)) % 6
-    return {"s0": rng.random((n, 4)), "s1": rng.random((n, 4)), "d0": ids0, "d1": ids1}
+    return {
+        "s0": rng.random((n, 4)),
+        "s1": rng.random((n, 4)),
+        "d0": ids0,
+        "d1": ids1,
+        "distortions": DISTORTIONS,
+    }
 
 
 def test_cap_table_rows_and_the_unit_readout_by_hand():
@@ -46,7 +52,7 @@ def test_cap_table_rows_and_the_unit_readout_by_hand():
     assert len(table) == 6 and list(table.columns) == list(caps.COLUMNS)
     unit = table[table["weighting"] == "unit"].set_index("context")
     for context in chosen:  # unit weights: the distances are the statistics' sums
-        judge = labels(context.ranking, test["d0"], test["d1"])
+        judge = labels(context.ranking, test["d0"], test["d1"], DISTORTIONS)
         expected = two_afc_score(test["s0"].sum(1), test["s1"].sum(1), judge)
         assert unit.loc[context.name, "score"] == pytest.approx(expected)
     assert table["n"].eq(50).all() and table["seed"].eq(3).all()

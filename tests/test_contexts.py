@@ -44,20 +44,20 @@ def test_labels_follow_the_ranking_on_hand_made_triplets():
     # In STUDY_FIRST, color is most similar, then zoom_in, rotate, translate, darken, blur.
     d0 = np.array([COLOR, BLUR, ZOOM, ROTATE, DARKEN, TRANSLATE])
     d1 = np.array([BLUR, COLOR, ROTATE, ZOOM, TRANSLATE, DARKEN])
-    assert C.labels(STUDY_FIRST, d0, d1).tolist() == [0, 1, 0, 1, 1, 0]
+    assert C.labels(STUDY_FIRST, d0, d1, DISTORTIONS).tolist() == [0, 1, 0, 1, 1, 0]
 
 
 def test_labels_under_the_identity_and_its_reverse_are_complementary():
     pairs = np.array([(a, b) for a in range(6) for b in range(6) if a != b])
-    identity = C.labels(C.IDENTITY, pairs[:, 0], pairs[:, 1])
-    reverse = C.labels(tuple(reversed(C.IDENTITY)), pairs[:, 0], pairs[:, 1])
+    identity = C.labels(C.IDENTITY, pairs[:, 0], pairs[:, 1], DISTORTIONS)
+    reverse = C.labels(tuple(reversed(C.IDENTITY)), pairs[:, 0], pairs[:, 1], DISTORTIONS)
     assert identity.tolist() == (pairs[:, 0] > pairs[:, 1]).astype(int).tolist()
     assert np.all(identity + reverse == 1)
 
 
 def test_labels_refuse_equal_distortions():
     with pytest.raises(ValueError, match="different distortions"):
-        C.labels(STUDY_FIRST, np.array([1]), np.array([1]))
+        C.labels(STUDY_FIRST, np.array([1]), np.array([1]), DISTORTIONS)
 
 
 def test_rank_distances_of_hand_made_cases():
@@ -73,7 +73,9 @@ def test_rank_distances_of_hand_made_cases():
 
 def test_kendall_tau_agrees_with_scipy():
     for ranking in itertools.islice(itertools.permutations(DISTORTIONS), 0, 720, 37):
-        expected = stats.kendalltau(C.positions(C.IDENTITY), C.positions(ranking)).statistic
+        expected = stats.kendalltau(
+            C.positions(C.IDENTITY, DISTORTIONS), C.positions(ranking, DISTORTIONS)
+        ).statistic
         assert C.kendall_tau(C.IDENTITY, ranking) == pytest.approx(expected)
 
 

@@ -139,7 +139,7 @@ def test_gaussian_kernel_matches_the_closed_form():
 def test_bad_input_is_refused_with_a_clear_message():
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         D.apply(torch.rand(3, 64, 64), np.array([0]), np.zeros((1, 2)))
-    with pytest.raises(ValueError, match="one id and two parameters"):
+    with pytest.raises(ValueError, match="one id and 2 parameters"):
         D.apply(torch.rand(2, 3, 8, 8), np.array([0]), np.zeros((1, 2)))
     with pytest.raises(ValueError, match=r"0\.\.5"):
         D.apply(torch.rand(1, 3, 8, 8), np.array([6]), np.zeros((1, 2)))

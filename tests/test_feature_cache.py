@@ -20,7 +20,9 @@ STUB_METRIC = SimpleNamespace(
 def _write(path, rows: int = 40):
     rng = np.random.default_rng(0)
     s0, s1 = (rng.random((rows, 5), dtype=np.float32) for _ in range(2))
-    pool = SimpleNamespace(d0=np.zeros(rows, np.int64), d1=np.ones(rows, np.int64))
+    pool = SimpleNamespace(
+        d0=np.zeros(rows, np.int64), d1=np.ones(rows, np.int64), distortions=("blur", "jpeg")
+    )
     feature_cache.write_cache(path, STUB_METRIC, pool, s0, s1, writer="pool_statistics")
     return s0, s1
 
@@ -31,6 +33,7 @@ def test_a_cache_reads_back_with_its_sha256(tmp_path):
     cache = feature_cache.read_cache(path)
     assert np.array_equal(cache["s0"], s0) and np.array_equal(cache["s1"], s1)
     assert cache["channels"] == (2, 3) and cache["metric"]["network"] == "stub"
+    assert cache["distortions"] == ("blur", "jpeg")  # the set the ids index travels with them
     record = json.loads((tmp_path / "train_draw0.npz.record.json").read_text())
     assert cache["sha256"] == record["sha256"] and record["rule"] == "pool_statistics"
 

@@ -424,7 +424,9 @@ def test_example_triplets_titles_and_judges():
         assert p0.get_title().startswith(f"p0: {DISTORTIONS[pool.d0[triplet]]} (")
         assert p1.get_title().startswith(f"p1: {DISTORTIONS[pool.d1[triplet]]} (")
         for context in chosen[:3]:
-            label = contexts.labels(context.ranking, pool.d0[[triplet]], pool.d1[[triplet]])[0]
+            label = contexts.labels(
+                context.ranking, pool.d0[[triplet]], pool.d1[[triplet]], DISTORTIONS
+            )[0]
             assert context.name in (p0, p1)[label].get_xlabel()
             assert context.name not in (p0, p1)[1 - label].get_xlabel()
         assert chosen[3].name not in p0.get_xlabel() + p1.get_xlabel()

@@ -30,7 +30,7 @@ def _items(scores, d0=None, d1=None, context="c0", variant="lin"):
 
 
 def test_pair_scores_by_hand():
-    ids = (np.array([0, 0, 1, 4]), np.array([1, 1, 0, 5]))
+    ids = (np.array([0, 0, 1, 4]), np.array([1, 1, 0, 5]), IDENTITY)
     items = pd.concat([_items([1.0, 0.0, 1.0, 1.0]), _items([0.0, 0.0, 1.0, 0.0], context="c1")])
     rankings = {"c0": IDENTITY, "c1": IDENTITY[::-1]}
     table = pairs.pair_scores(items, ids, rankings).set_index(["context", "first", "second"])
@@ -51,7 +51,7 @@ def test_pair_scores_by_hand():
 
 def test_implied_ordering_sorts_the_mean_distance_per_distortion():
     value = np.array([0.5, 0.1, 0.3, 0.2, 0.6, 0.4])  # per distortion, protocol order
-    ids = (np.array([0, 2, 4, 1]), np.array([1, 3, 5, 5]))
+    ids = (np.array([0, 2, 4, 1]), np.array([1, 3, 5, 5]), IDENTITY)
     d0, d1 = value[ids[0]], value[ids[1]]
     implied = ["translate", "color", "darken", "zoom_in", "rotate", "blur"]
     items = pd.concat(

@@ -62,11 +62,11 @@ def test_crashed_build_resumes_from_finished_shards(random_images, tmp_path, mon
     real = P.synthesize_shard
     calls = []
 
-    def crash_on_third(images, spec, shard, refs, batch, device):
+    def crash_on_third(images, spec, shard, refs, batch, device, dset):
         calls.append(shard)
         if shard == 2 and calls.count(2) == 1:
             raise KeyboardInterrupt("simulated kill")
-        return real(images, spec, shard, refs, batch, device)
+        return real(images, spec, shard, refs, batch, device, dset)
 
     monkeypatch.setattr(P, "synthesize_shard", crash_on_third)
     with pytest.raises(KeyboardInterrupt):

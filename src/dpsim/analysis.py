@@ -297,12 +297,12 @@ def compute_stats(
     summary: pd.DataFrame,
     rankings: pd.DataFrame,
     settings: StatsSettings,
-    distortions: tuple[np.ndarray, np.ndarray] | None = None,
+    distortions: tuple[np.ndarray, np.ndarray, Sequence[str]] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every statistics table of the study, by name (see :data:`STATS_FILES`).
 
-    ``distortions``: the distortion ids of p0 and p1 of every test triplet, for the pairs and
-    orderings tables (empty without them).
+    ``distortions``: the distortion ids of p0 and p1 of every test triplet and the set they
+    index, for the pairs and orderings tables (empty without them).
     """
     differences = checkpoint_differences(summary)
     items = at_checkpoint(items, settings.checkpoint)
@@ -351,7 +351,7 @@ def write_stats(
         from dpsim.data.pool import load_pool  # torch: only for the pool's distortion ids
 
         drawn = load_pool(test_pool)
-        distortions = (drawn.d0, drawn.d1)
+        distortions = (drawn.d0, drawn.d1, drawn.distortions)
     tables = compute_stats(
         read_context_items(eval_paths),
         pd.read_parquet(summary_path),

@@ -24,6 +24,8 @@ the test score of a fit can fall below its training score.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 import torch
@@ -66,8 +68,10 @@ def fit_weights(
     return weights.detach().double().numpy() / scale
 
 
-def _labels(chosen: list[Context], ids0: np.ndarray, ids1: np.ndarray) -> np.ndarray:
-    return ctx.label_matrix(chosen, ids0, ids1).astype(np.float64)
+def _labels(chosen: list[Context], cache: Mapping) -> np.ndarray:
+    """The judges of a feature cache's triplets under each context, as floats."""
+    matrix = ctx.label_matrix(chosen, cache["d0"], cache["d1"], cache["distortions"])
+    return matrix.astype(np.float64)
 
 
 def cap_table(
@@ -79,11 +83,9 @@ def cap_table(
     draws and of the test draw.
     """
     x = np.concatenate([c["s0"] - c["s1"] for c in train])
-    train_labels = _labels(
-        chosen, np.concatenate([c["d0"] for c in train]), np.concatenate([c["d1"] for c in train])
-    )
+    train_labels = np.concatenate([_labels(chosen, cache) for cache in train])
     x_test = test["s0"] - test["s1"]
-    test_labels = _labels(chosen, test["d0"], test["d1"])
+    test_labels = _labels(chosen, test)
     fitted = {
         "unit": np.ones((len(chosen), x.shape[1])),
         "nonnegative": fit_weights(x, train_labels, nonnegative=True, seed=seed),

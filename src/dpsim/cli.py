@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from dpsim import __version__, contexts
 from dpsim.config import ConfigError, load_config
-from dpsim.names import CLASSIFICATION_NETWORKS, DISTORTIONS, STUDY_NETWORKS
+from dpsim.names import CLASSIFICATION_NETWORKS, DEGRADATIONS, DISTORTIONS, STUDY_NETWORKS
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -53,6 +53,7 @@ def _info(args: argparse.Namespace) -> int:
 
     print(f"dpsim {__version__}")
     print(f"distortions (identity ranking order): {', '.join(DISTORTIONS)}")
+    print(f"other built-in distortions: {', '.join(DEGRADATIONS)}")
     print(f"ImageNet weights folder: {args.cache_dir}/hub/checkpoints/")
     for network in STUDY_NETWORKS:
         _, path = imagenet_weights_file(network, args.cache_dir)
@@ -117,8 +118,9 @@ def _distance(args: argparse.Namespace) -> int:
 
 
 def _rankings(args: argparse.Namespace) -> int:
-    chosen = contexts.reference_rankings(args.count, args.distinct, args.seed)
-    table = contexts.rankings_table(chosen, args.seed)
+    names = [name.strip() for name in args.distortions.split(",")]
+    chosen = contexts.reference_rankings(args.count, args.distinct, args.seed, names)
+    table = contexts.rankings_table(chosen, args.seed, names)
     for row in table.itertuples():
         print(
             f"{row.context}  {row.order_text:<52}  tau={row.kendall_tau:+.3f}  "
@@ -193,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     rankings.add_argument("--count", type=int, default=10, help="number of contexts (10)")
     rankings.add_argument("--distinct", action="store_true", help="skip repeated rankings")
     rankings.add_argument("--seed", type=int, default=0, help="generator seed (0: the study's)")
+    rankings.add_argument(
+        "--distortions",
+        default=",".join(DISTORTIONS),
+        help="the set to rank, comma-separated, in identity order (the study's six)",
+    )
     rankings.set_defaults(run=_rankings)
 
     profile = commands.add_parser(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -18,8 +19,14 @@ from typing import Any
 import jsonschema
 import yaml
 
+from dpsim import distortion_params
 from dpsim.contexts import check_ranking
-from dpsim.names import BACKBONE_TRAINED, CLASSIFICATION_NETWORKS, STUDY_NETWORKS
+from dpsim.names import (
+    BACKBONE_TRAINED,
+    BUILTIN_DISTORTIONS,
+    CLASSIFICATION_NETWORKS,
+    STUDY_NETWORKS,
+)
 from dpsim.presets import PRESETS
 from dpsim.registry import describe_choice, suggest
 from dpsim.taps import readout_taps, resolve_taps
@@ -164,7 +171,13 @@ def _semantic_problems(config: dict) -> Iterator[str]:
     Each check runs on its own; one that trips over a malformed value (already reported by the
     schema) is skipped, so every independent problem is still reported in the same error.
     """
-    checks = (_ranking_problems, _network_problems, _image_problems, _bapps_problems)
+    checks = (
+        _distortion_problems,
+        _ranking_problems,
+        _network_problems,
+        _image_problems,
+        _bapps_problems,
+    )
     more = (
         _training_problems,
         _mix_problems,
@@ -179,11 +192,43 @@ def _semantic_problems(config: dict) -> Iterator[str]:
             continue
 
 
+def _distortion_problems(config: dict) -> Iterator[str]:
+    section = config["distortions"]
+    plugins = section["plugins"]
+    for name in plugins:
+        if name in BUILTIN_DISTORTIONS:
+            yield (
+                f"distortions.plugins.{name}: {name!r} is a built-in distortion; give the "
+                "plug-in another name"
+            )
+    known = (*BUILTIN_DISTORTIONS, *plugins)
+    for index, name in enumerate(section["set"]):
+        if name not in known:
+            yield (
+                f"distortions.set[{index}]: {describe_choice(name, known)}; a plug-in must be "
+                "named in distortions.plugins"
+            )
+    for name, given in section["params"].items():
+        yield from distortion_params.problems(name, given, f"distortions.params.{name}")
+    size = config["images"]["size"]
+    if "blur" in section["set"]:
+        widest = max(
+            distortion_params.resolved("blur", section["params"].get("blur"))["kernel_sizes"]
+        )
+        if widest // 2 >= size:
+            yield (
+                f"distortions.params.blur.kernel_sizes: kernels up to {widest} pixels wide need "
+                f"images larger than {widest // 2} pixels (images.size is {size}); give "
+                "smaller kernel sizes or a larger images.size"
+            )
+
+
 def _ranking_problems(config: dict) -> Iterator[str]:
     contexts = config["contexts"]
+    names = config["distortions"]["set"]
     for index, ranking in enumerate(contexts["rankings"]):
         try:
-            check_ranking(ranking, f"contexts.rankings[{index}]")
+            check_ranking(ranking, f"contexts.rankings[{index}]", names)
         except ValueError as error:
             yield str(error)
     if contexts["source"] == "list" and not contexts["rankings"]:
@@ -193,8 +238,12 @@ def _ranking_problems(config: dict) -> Iterator[str]:
             "contexts.rankings: given, but contexts.source is 'generator', which ignores it; set "
             "contexts.source: list to use these rankings, or remove contexts.rankings"
         )
-    if contexts["source"] == "generator" and contexts["distinct"] and contexts["count"] > 720:
-        yield f"contexts.count: only 720 distinct rankings exist, asked for {contexts['count']}"
+    possible = math.factorial(len(names))
+    if contexts["source"] == "generator" and contexts["distinct"] and contexts["count"] > possible:
+        yield (
+            f"contexts.count: only {possible} distinct rankings of {len(names)} distortions "
+            f"exist, asked for {contexts['count']}"
+        )
 
 
 def _network_problems(config: dict) -> Iterator[str]:

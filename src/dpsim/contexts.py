@@ -1,14 +1,15 @@
-"""Contexts of similarity: rankings of the six distortions, their labels and rank distances.
+"""Contexts of similarity: rankings of a run's distortions, their labels and rank distances.
 
-A context ranks the distortions from "keeps the image most similar" to "changes it most". For a
-triplet (ref, p0, p1) whose images were distorted with ``d0`` and ``d1``, the context's label (the
-judge) is 0 when ``d0`` ranks earlier than ``d1`` (p0 is the closer image), else 1. The distorted
-images never depend on the context: one triplet pool serves every context, and a context is only
-a label vector over it.
+A context ranks the distortions of the run's set (the study's six by default; ``distortions.set``)
+from "keeps the image most similar" to "changes it most". For a triplet (ref, p0, p1) whose images
+were distorted with ``d0`` and ``d1``, the context's label (the judge) is 0 when ``d0`` ranks
+earlier than ``d1`` (p0 is the closer image), else 1. The distorted images never depend on the
+context: one triplet pool serves every context, and a context is only a label vector over it.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from dpsim.registry import describe_choice
 
 Ranking = tuple[str, ...]
 
-#: The identity ranking: the protocol's list order.
+#: The identity ranking of the study: the protocol's list order (a set's identity: its order).
 IDENTITY: Ranking = DISTORTIONS
 
 
@@ -36,40 +37,49 @@ class Context:
     generator_index: int | None
 
 
-def check_ranking(ranking: Sequence[str], where: str = "ranking") -> Ranking:
-    """Return ``ranking`` as a tuple if it lists each distortion exactly once, else raise."""
+def check_ranking(
+    ranking: Sequence[str], where: str = "ranking", names: Sequence[str] = DISTORTIONS
+) -> Ranking:
+    """Return ``ranking`` as a tuple if it lists each distortion of ``names`` exactly once."""
     items = [str(item) for item in ranking]
-    unknown = [item for item in items if item not in DISTORTIONS]
+    unknown = [item for item in items if item not in names]
     if unknown:
-        raise ValueError(f"{where}: {describe_choice(unknown[0], DISTORTIONS)}")
+        raise ValueError(f"{where}: {describe_choice(unknown[0], names)}")
     duplicated = sorted({item for item in items if items.count(item) > 1})
-    missing = [name for name in DISTORTIONS if name not in items]
+    missing = [name for name in names if name not in items]
     if duplicated or missing:
         raise ValueError(
-            f"{where}: a ranking must list each of the six distortions exactly once "
-            f"({', '.join(DISTORTIONS)}); got {items}"
+            f"{where}: a ranking must list each of the {len(names)} distortions of the run's set "
+            f"exactly once ({', '.join(names)}); got {items}"
             + (f"; duplicated: {', '.join(duplicated)}" if duplicated else "")
             + (f"; missing: {', '.join(missing)}" if missing else "")
         )
     return tuple(items)
 
 
-def reference_rankings(count: int, distinct: bool = False, seed: int = 0) -> list[Context]:
-    """The adaptation study's generator: ``random.seed(seed)``, then ``random.sample(L, 6)``.
+def reference_rankings(
+    count: int, distinct: bool = False, seed: int = 0, names: Sequence[str] = DISTORTIONS
+) -> list[Context]:
+    """The adaptation study's generator: ``random.seed(seed)``, then ``random.sample(L, K)``
+    with ``L`` the set's distortions in order (the study: its six, ``K = 6``).
 
     With ``distinct`` the stream is read on until ``count`` different rankings were seen; each
     context keeps the index at which the generator yielded it.
     """
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
-    if distinct and count > 720:
-        raise ValueError(f"only 720 distinct rankings of six distortions exist; asked for {count}")
+    possible = math.factorial(len(names))
+    if distinct and count > possible:
+        raise ValueError(
+            f"only {possible} distinct rankings of {len(names)} distortions exist; "
+            f"asked for {count}"
+        )
     generator = random.Random(seed)
     contexts: list[Context] = []
     seen: set[Ranking] = set()
     index = 0
     while len(contexts) < count:
-        ranking = tuple(generator.sample(list(IDENTITY), len(IDENTITY)))
+        ranking = tuple(generator.sample(list(names), len(names)))
         if not (distinct and ranking in seen):
             seen.add(ranking)
             contexts.append(Context(context_name(len(contexts)), ranking, index))
@@ -77,10 +87,12 @@ def reference_rankings(count: int, distinct: bool = False, seed: int = 0) -> lis
     return contexts
 
 
-def listed_rankings(rankings: Sequence[Sequence[str]]) -> list[Context]:
-    """Contexts from an explicit list of rankings (each checked)."""
+def listed_rankings(
+    rankings: Sequence[Sequence[str]], names: Sequence[str] = DISTORTIONS
+) -> list[Context]:
+    """Contexts from an explicit list of rankings (each checked against ``names``)."""
     return [
-        Context(context_name(i), check_ranking(r, f"ranking {i}"), None)
+        Context(context_name(i), check_ranking(r, f"ranking {i}", names), None)
         for i, r in enumerate(rankings)
     ]
 
@@ -90,43 +102,56 @@ def context_name(index: int) -> str:
     return f"c{index:03d}"
 
 
-def positions(ranking: Sequence[str]) -> np.ndarray:
-    """Position of each distortion id (protocol order) in ``ranking``: 0 = most similar."""
-    order = check_ranking(ranking)
-    return np.array([order.index(name) for name in DISTORTIONS], dtype=np.int64)
+def positions(ranking: Sequence[str], names: Sequence[str]) -> np.ndarray:
+    """Position in ``ranking`` (0 = most similar) of each distortion id, ids indexing ``names``
+    (the set the triplets were distorted with)."""
+    order = check_ranking(ranking, "ranking", names)
+    return np.array([order.index(name) for name in names], dtype=np.int64)
 
 
-def labels(ranking: Sequence[str], d0: np.ndarray, d1: np.ndarray) -> np.ndarray:
-    """Judge of each triplet under ``ranking``: 0 if p0's distortion ranks earlier, else 1."""
+def labels(
+    ranking: Sequence[str], d0: np.ndarray, d1: np.ndarray, names: Sequence[str]
+) -> np.ndarray:
+    """Judge of each triplet under ``ranking``: 0 if p0's distortion ranks earlier, else 1.
+
+    ``d0``, ``d1``: distortion ids into ``names``, the set of the pool they come from.
+    """
     d0, d1 = np.asarray(d0), np.asarray(d1)
     if np.any(d0 == d1):
         raise ValueError("p0 and p1 must have different distortions in every triplet")
-    rank = positions(ranking)
+    rank = positions(ranking, names)
     return (rank[d0] > rank[d1]).astype(np.uint8)
 
 
-def label_matrix(chosen: Sequence[Context], d0: np.ndarray, d1: np.ndarray) -> np.ndarray:
+def label_matrix(
+    chosen: Sequence[Context], d0: np.ndarray, d1: np.ndarray, names: Sequence[str]
+) -> np.ndarray:
     """The judges of every triplet under each context: ``(N, K)``, one column per context."""
-    return np.stack([labels(c.ranking, d0, d1) for c in chosen], 1)
+    return np.stack([labels(c.ranking, d0, d1, names) for c in chosen], 1)
+
+
+def _paired_positions(a: Sequence[str], b: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in ``a`` and in ``b`` of each distortion of ``a`` (both must rank the same)."""
+    order = check_ranking(b, "ranking", list(a))
+    return np.arange(len(a)), np.array([order.index(name) for name in a])
 
 
 def discordant_pairs(a: Sequence[str], b: Sequence[str]) -> int:
     """Number of distortion pairs that ``a`` and ``b`` order differently (Kendall distance)."""
-    pa, pb = positions(a), positions(b)
-    return sum(
-        (pa[i] - pa[j]) * (pb[i] - pb[j]) < 0 for i, j in combinations(range(len(DISTORTIONS)), 2)
-    )
+    pa, pb = _paired_positions(a, b)
+    return sum((pa[i] - pa[j]) * (pb[i] - pb[j]) < 0 for i, j in combinations(range(len(a)), 2))
 
 
 def kendall_tau(a: Sequence[str], b: Sequence[str]) -> float:
-    """Kendall's tau between two rankings: 1 identical, -1 reversed."""
-    pairs = len(DISTORTIONS) * (len(DISTORTIONS) - 1) // 2
+    """Kendall's tau between two rankings of the same distortions: 1 identical, -1 reversed."""
+    pairs = len(a) * (len(a) - 1) // 2
     return 1.0 - 2.0 * discordant_pairs(a, b) / pairs
 
 
 def footrule(a: Sequence[str], b: Sequence[str]) -> int:
     """Spearman's footrule: the summed absolute displacement of each distortion."""
-    return int(np.abs(positions(a) - positions(b)).sum())
+    pa, pb = _paired_positions(a, b)
+    return int(np.abs(pa - pb).sum())
 
 
 #: Columns of ``results/contexts/rankings.parquet``.
@@ -142,8 +167,11 @@ RANKINGS_COLUMNS = (
 )
 
 
-def rankings_table(contexts: Sequence[Context], generator_seed: int | None) -> pd.DataFrame:
-    """One row per context with its ranking and its distances to the identity order."""
+def rankings_table(
+    contexts: Sequence[Context], generator_seed: int | None, names: Sequence[str] = IDENTITY
+) -> pd.DataFrame:
+    """One row per context with its ranking and its distances to the identity order (the
+    set's own order, ``names``)."""
     rows = [
         {
             "context": c.name,
@@ -151,9 +179,9 @@ def rankings_table(contexts: Sequence[Context], generator_seed: int | None) -> p
             "order_text": " > ".join(c.ranking),
             "generator_index": c.generator_index,
             "generator_seed": generator_seed if c.generator_index is not None else None,
-            "kendall_distance": discordant_pairs(c.ranking, IDENTITY),
-            "kendall_tau": kendall_tau(c.ranking, IDENTITY),
-            "footrule": footrule(c.ranking, IDENTITY),
+            "kendall_distance": discordant_pairs(c.ranking, names),
+            "kendall_tau": kendall_tau(c.ranking, names),
+            "footrule": footrule(c.ranking, names),
         }
         for c in contexts
     ]
@@ -177,17 +205,31 @@ def named_context(chosen: Sequence[Context], name: str, where: str | Path) -> Co
 
 
 def contexts_from_records(records: Sequence[Mapping[str, object]]) -> list[Context]:
-    """Contexts from ``{"name": ..., "ranking": [...]}`` records (a job's settings), checked."""
-    return [
-        Context(str(r["name"]), check_ranking(r["ranking"], f"context {r['name']}"), None)  # type: ignore[arg-type]
-        for r in records
-    ]
+    """Contexts from ``{"name": ..., "ranking": [...]}`` records (a job's settings).
+
+    Each ranking is checked against itself (no distortion twice); that it orders the pool's
+    set is checked where its labels are drawn (:func:`labels`).
+    """
+    chosen = []
+    for record in records:
+        ranking = [str(item) for item in record["ranking"]]  # type: ignore[attr-defined]
+        where = f"context {record['name']}"
+        chosen.append(Context(str(record["name"]), check_ranking(ranking, where, ranking), None))
+    return chosen
 
 
-def contexts_from_config(section: Mapping) -> list[Context]:
-    """Contexts described by the config's ``contexts`` section (already schema-validated)."""
+def contexts_from_config(section: Mapping, names: Sequence[str] = DISTORTIONS) -> list[Context]:
+    """Contexts described by the config's ``contexts`` section (already schema-validated),
+    rankings of ``names`` (the run's ``distortions.set``)."""
     if section["source"] == "list":
         if not section["rankings"]:
             raise ValueError("contexts.rankings: source is 'list' but no rankings are given")
-        return listed_rankings(section["rankings"])
-    return reference_rankings(section["count"], section["distinct"], section["generator_seed"])
+        return listed_rankings(section["rankings"], names)
+    return reference_rankings(
+        section["count"], section["distinct"], section["generator_seed"], names
+    )
+
+
+def run_contexts(config: Mapping) -> list[Context]:
+    """The contexts of a whole (validated) config: its ``contexts`` over its distortion set."""
+    return contexts_from_config(config["contexts"], config["distortions"]["set"])

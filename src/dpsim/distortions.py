@@ -1,8 +1,10 @@
-"""The six distortions of the adaptation study, drawn with a seed and applied to whole batches.
+"""Distortions drawn with a seed and applied to whole batches: the study's six, seven common
+degradations, and a user's own plug-ins, organised as a run's :class:`DistortionSet`.
 
-Each distortion mirrors one torchvision transform (PROTOCOL §2), with the same parameter ranges and
-the same pixel arithmetic as torchvision's tensor code path, so that a batch synthesised here equals
-applying the torchvision transform image by image with the same parameters:
+The six of the adaptation study mirror one torchvision transform each (PROTOCOL §2), with the
+same parameter ranges and the same pixel arithmetic as torchvision's tensor code path
+(:mod:`dpsim.study_transforms`), so a batch synthesised here equals applying the torchvision
+transform image by image with the same parameters:
 
 =========  ================================================  ===========================
 name       torchvision equivalent                            parameters stored (p1, p2)
@@ -15,21 +17,33 @@ blur       GaussianBlur(kernel odd in [11, 21], sigma 4-10)  kernel size, sigma
 zoom_in    RandomAffine(degrees=0, scale=(1.1, 2))           scale factor, 0
 =========  ================================================  ===========================
 
-Geometric distortions use nearest-neighbour sampling (torchvision's default for these transforms)
-and fill the uncovered area black. Parameters are drawn on the CPU from a NumPy generator, so the
-same seed gives the same parameters whatever device applies them.
+The degradations (jpeg, noise, contrast, saturation, pixelate, sharpen, occlusion) are in
+:mod:`dpsim.degradations`, their parameter draws and configurable ranges in
+:mod:`dpsim.distortion_params`, plug-ins in :mod:`dpsim.plugins`.
+
+A run declares one set of distortions (``distortions.set``); distortion ids are positions in
+that set, and every ranking orders it. Parameters are drawn on the CPU from a NumPy generator, so
+the same seed gives the same parameters whatever device applies them: each image gets two
+uniforms whatever its distortion (more only when the set holds a distortion that needs more),
+so one image's parameters never depend on which distortions the other images got.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from dpsim.names import DISTORTIONS
+from dpsim import degradations, distortion_params, study_transforms
+from dpsim.distortion_params import BASE_UNIFORMS
+from dpsim.names import BUILTIN_DISTORTIONS, DISTORTIONS
 from dpsim.registry import resolve
+from dpsim.study_transforms import gaussian_kernels
 
-#: Inclusive parameter ranges of PROTOCOL §2.
+#: Inclusive parameter ranges of PROTOCOL §2 (the defaults of the six).
 ROTATE_DEGREES = (30.0, 330.0)
 TRANSLATE_FRACTION = 0.5
 DARKEN_FACTOR = (0.1, 0.5)
@@ -38,231 +52,303 @@ BLUR_KERNEL_SIZES = (11, 13, 15, 17, 19, 21)
 BLUR_SIGMA = (4.0, 10.0)
 ZOOM_SCALE = (1.1, 2.0)
 
-_ROTATE, _TRANSLATE, _DARKEN, _COLOR, _BLUR, _ZOOM = range(6)
+#: The most parameters a plug-in may return per image; a set with a plug-in stores this many.
+PLUGIN_PARAMS = 4
+#: Images per call of a built-in's float arithmetic on the CPU: a few MB, so each pass over the
+#: batch stays in the cache (2.3 to 4 times faster than 512 at once on 64x64 images:
+#: ``benchmarks/bench_degradations.py``). Images are independent: results do not depend on it.
+CPU_CHUNK = 128
+
+Apply = Callable[[torch.Tensor, np.ndarray, Mapping[str, Any]], torch.Tensor]
+
+
+def _blur(images: torch.Tensor, params: np.ndarray, ranges: Mapping[str, Any]) -> torch.Tensor:
+    return study_transforms.blur(images, params, int(max(ranges["kernel_sizes"])))
+
+
+def _plain(function: Callable[[torch.Tensor, np.ndarray], torch.Tensor]) -> Apply:
+    return lambda images, params, ranges: function(images, params)
+
+
+#: How each built-in distortion with float arithmetic is applied to a batch in [0, 1].
+APPLY: dict[str, Apply] = {
+    "rotate": _plain(study_transforms.rotate),
+    "translate": _plain(study_transforms.translate),
+    "darken": _plain(study_transforms.darken),
+    "color": _plain(study_transforms.shift_hue),
+    "blur": _blur,
+    "zoom_in": _plain(study_transforms.zoom_in),
+    "noise": _plain(degradations.noise),
+    "contrast": _plain(degradations.contrast),
+    "saturation": _plain(degradations.saturation),
+    "pixelate": _plain(degradations.pixelate),
+    "sharpen": _plain(degradations.sharpen),
+    "occlusion": _plain(degradations.occlusion),
+}
+#: Built-ins of :data:`APPLY` whose arithmetic is exact in any dtype (uint8 stays uint8).
+ANY_DTYPE = frozenset({"occlusion"})
+#: The built-ins that work on the uint8 pixels themselves (a float batch is rounded first).
+APPLY_UINT8: dict[str, Callable[[torch.Tensor, np.ndarray], torch.Tensor]] = {
+    "jpeg": degradations.jpeg,
+}
+assert sorted((*APPLY, *APPLY_UINT8)) == sorted(BUILTIN_DISTORTIONS)
+
+
+def to_float(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels as floats in [0, 1]."""
+    return pixels.float().div_(255.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Floats in [0, 1] as uint8 pixels, rounded to the nearest level."""
+    return images.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+
+
+@dataclass(frozen=True)
+class DistortionSet:
+    """The distortions of a run, in order (ids are positions), with their ranges and plug-ins.
+
+    ``ranges[name]``: the configured ranges of a built-in (missing keys take the defaults);
+    ``plugins[name]``: the ``package.module:function`` of a plug-in.
+    """
+
+    names: tuple[str, ...]
+    ranges: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    plugins: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.names) < 2 or len(set(self.names)) != len(self.names):
+            raise ValueError(
+                f"a distortion set needs two or more different distortions, got {list(self.names)}"
+            )
+        for name in self.names:
+            if name not in self.plugins:
+                resolve(name, (*BUILTIN_DISTORTIONS, *self.plugins), "distortion")
+        resolved = {n: distortion_params.resolved(n, self.ranges.get(n)) for n in self.builtins}
+        object.__setattr__(self, "ranges", resolved)
+        object.__setattr__(self, "plugins", {n: self.plugins[n] for n in self.plugin_names})
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any]) -> DistortionSet:
+        """The set of a config's ``distortions`` section (schema-validated)."""
+        return cls(tuple(section["set"]), section.get("params", {}), section.get("plugins", {}))
+
+    @property
+    def builtins(self) -> tuple[str, ...]:
+        return tuple(n for n in self.names if n not in self.plugins)
+
+    @property
+    def plugin_names(self) -> tuple[str, ...]:
+        return tuple(n for n in self.names if n in self.plugins)
+
+    @property
+    def uniforms(self) -> int:
+        """Uniforms drawn per image: two, or what the most demanding built-in needs."""
+        needs = [distortion_params.SPECS[n].uniforms for n in self.builtins]
+        return max(BASE_UNIFORMS, *needs)
+
+    @property
+    def width(self) -> int:
+        """Parameters stored per image: the uniforms, or :data:`PLUGIN_PARAMS` with a plug-in."""
+        return max(self.uniforms, PLUGIN_PARAMS if self.plugins else 0)
+
+    def spec(self) -> dict[str, Any]:
+        """Plain data that determines what this set draws (for manifests and fingerprints)."""
+        return {
+            "names": list(self.names),
+            "ranges": {n: dict(sorted(self.ranges[n].items())) for n in self.builtins},
+            "plugins": dict(self.plugins),
+        }
+
+    def id_of(self, name: str) -> int:
+        """Position of ``name`` in the set (raises with suggestions on a typo)."""
+        return self.names.index(resolve(name, self.names, "distortion of this run's set"))
+
+    def draw_pairs(self, rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """``count`` ordered pairs of different ids, uniform over the ``K (K - 1)`` pairs."""
+        first = rng.integers(0, len(self.names), size=count)
+        offset = rng.integers(1, len(self.names), size=count)
+        return first.astype(np.int64), ((first + offset) % len(self.names)).astype(np.int64)
+
+    def draw_params(self, rng: np.random.Generator, ids: np.ndarray, image_size: int) -> np.ndarray:
+        """The parameters of each image's distortion, ``(N, width)`` float64.
+
+        Plug-ins draw their own parameters as they apply; their rows stay 0 here.
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        u = rng.random(size=(len(ids), BASE_UNIFORMS))
+        if self.uniforms > BASE_UNIFORMS:
+            u = np.hstack([u, rng.random(size=(len(ids), self.uniforms - BASE_UNIFORMS))])
+        params = np.zeros((len(ids), self.width), dtype=np.float64)
+        for index, name in enumerate(self.names):
+            rows = ids == index
+            if name in self.plugins or not rows.any():
+                continue
+            need = distortion_params.SPECS[name].uniforms
+            params[rows, :need] = distortion_params.draw(
+                name, u[rows, :need], self.ranges[name], image_size
+            )
+        return params
+
+    def distort(
+        self, images: torch.Tensor, ids: np.ndarray, params: np.ndarray, seed: int = 0
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        """Apply distortion ``ids[i]`` with ``params[i]`` to ``images[i]``: float in [0, 1] or
+        uint8 (:meth:`distort_uint8`), the result in the same dtype.
+
+        Returns the distorted batch and the parameters, with the rows of plug-ins filled with
+        what they drew (their generator is seeded by ``seed`` and the plug-in's name).
+        """
+        self._check_batch(images, ids, params)
+        ids = np.asarray(ids, dtype=np.int64)
+        params = np.array(params, dtype=np.float64)
+        if len(ids) and np.all(ids == ids[0]):  # one distortion: no gathering or scattering
+            return self._group(self.names[ids[0]], images, params, seed)
+        out = torch.empty_like(images)  # every row is written by exactly one distortion below
+        for index, name in enumerate(self.names):
+            rows = ids == index
+            if rows.any():
+                where = torch.as_tensor(np.flatnonzero(rows), device=images.device)
+                out[where], params[rows] = self._group(name, images[where], params[rows], seed)
+        return out, params
+
+    def _group(
+        self, name: str, images: torch.Tensor, params: np.ndarray, seed: int
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        """The rows of one distortion, converted only as far as it needs: float arithmetic
+        runs on floats in [0, 1]; JPEG and plug-ins work on the uint8 pixels, occlusion on
+        either."""
+        as_uint8 = images.dtype == torch.uint8
+        if name in ANY_DTYPE:
+            return APPLY[name](images, params, self.ranges[name]), params
+        if name in self.plugins or name in APPLY_UINT8:
+            pixels = images if as_uint8 else to_uint8(images)
+            if name in self.plugins:
+                from dpsim import plugins
+
+                generator = plugins.generator_for(seed, name)
+                pixels, params = plugins.call(
+                    self.plugins[name], name, pixels, generator, self.width
+                )
+            else:
+                pixels = APPLY_UINT8[name](pixels, params)
+            return (pixels if as_uint8 else to_float(pixels)), params
+        step = CPU_CHUNK if images.device.type == "cpu" else len(images)
+        if len(images) <= step:
+            return self._arithmetic(name, images, params), params
+        out = torch.empty_like(images)
+        for lo in range(0, len(images), step):
+            out[lo : lo + step] = self._arithmetic(
+                name, images[lo : lo + step], params[lo : lo + step]
+            )
+        return out, params
+
+    def _arithmetic(self, name: str, images: torch.Tensor, params: np.ndarray) -> torch.Tensor:
+        """A built-in's float arithmetic on float or uint8 rows (converted there and back)."""
+        as_uint8 = images.dtype == torch.uint8
+        result = APPLY[name](to_float(images) if as_uint8 else images, params, self.ranges[name])
+        return to_uint8(result) if as_uint8 else result
+
+    def apply(self, images: torch.Tensor, ids: np.ndarray, params: np.ndarray) -> torch.Tensor:
+        """:meth:`distort` without the parameters (a set without plug-ins draws none here)."""
+        return self.distort(images, ids, params)[0]
+
+    def distort_uint8(
+        self, images: torch.Tensor, ids: np.ndarray, params: np.ndarray, seed: int = 0
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        """:meth:`distort` for uint8 images ``(N, 3, H, W)``; float arithmetic is rounded to
+        the nearest level."""
+        if images.dtype != torch.uint8:
+            raise TypeError(f"apply_uint8 expects a uint8 tensor, got {images.dtype}")
+        return self.distort(images, ids, params, seed)
+
+    def apply_uint8(
+        self, images: torch.Tensor, ids: np.ndarray, params: np.ndarray
+    ) -> torch.Tensor:
+        """:meth:`distort_uint8` without the parameters."""
+        return self.distort_uint8(images, ids, params)[0]
+
+    def describe(self, distortion: int, params: np.ndarray) -> str:
+        """Human-readable parameters of one image's distortion, e.g. for figure labels."""
+        return describe_named(self.names[distortion], params)
+
+    def _check_batch(self, images: torch.Tensor, ids: np.ndarray, params: np.ndarray) -> None:
+        kind_ok = torch.is_floating_point(images) or images.dtype == torch.uint8
+        if not kind_ok or images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(
+                f"images must be a float or uint8 tensor of shape (N, 3, H, W); got "
+                f"{tuple(images.shape)} of {images.dtype}"
+            )
+        if len(ids) != len(images) or np.shape(params) != (len(images), self.width):
+            raise ValueError(
+                f"need one id and {self.width} parameters per image: {len(images)} images, "
+                f"{len(ids)} ids, params of shape {np.shape(params)}"
+            )
+        if len(ids) and (np.min(ids) < 0 or np.max(ids) >= len(self.names)):
+            raise ValueError(f"distortion ids must lie in 0..{len(self.names) - 1}")
+
+
+#: The adaptation study's six, with the protocol's ranges: the default set.
+STUDY = DistortionSet(DISTORTIONS)
 
 
 def distortion_id(name: str) -> int:
     """Index of a distortion name in :data:`DISTORTIONS` (raises with suggestions on a typo)."""
-    return DISTORTIONS.index(resolve(name, DISTORTIONS, "distortion"))
+    return STUDY.id_of(name)
 
 
 def draw_distinct_pairs(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``count`` ordered pairs of different distortion ids, uniform over the 30 pairs."""
-    first = rng.integers(0, len(DISTORTIONS), size=count)
-    offset = rng.integers(1, len(DISTORTIONS), size=count)
-    return first.astype(np.int64), ((first + offset) % len(DISTORTIONS)).astype(np.int64)
+    """Draw ``count`` ordered pairs of different study distortions, uniform over the 30 pairs."""
+    return STUDY.draw_pairs(rng, count)
 
 
 def draw_params(rng: np.random.Generator, ids: np.ndarray, image_size: int) -> np.ndarray:
-    """Draw the random parameters of each distortion in ``ids`` (shape ``(N, 2)``, float64).
-
-    Two uniforms are drawn per image whatever its distortion, so one image's parameters do not
-    depend on which distortions the other images got.
-    """
-    ids = np.asarray(ids, dtype=np.int64)
-    u = rng.random(size=(len(ids), 2))
-    params = np.zeros((len(ids), 2), dtype=np.float64)
-    max_shift = TRANSLATE_FRACTION * image_size
-
-    def between(lo_hi: tuple[float, float], x: np.ndarray) -> np.ndarray:
-        return lo_hi[0] + (lo_hi[1] - lo_hi[0]) * x
-
-    rows = ids == _ROTATE
-    params[rows, 0] = between(ROTATE_DEGREES, u[rows, 0])
-    rows = ids == _TRANSLATE
-    params[rows] = np.round(between((-max_shift, max_shift), u[rows]))
-    rows = ids == _DARKEN
-    params[rows, 0] = between(DARKEN_FACTOR, u[rows, 0])
-    rows = ids == _COLOR
-    params[rows, 0] = between(HUE_SHIFT, u[rows, 0])
-    rows = ids == _BLUR
-    sizes = np.asarray(BLUR_KERNEL_SIZES)
-    params[rows, 0] = sizes[np.minimum((u[rows, 0] * len(sizes)).astype(int), len(sizes) - 1)]
-    params[rows, 1] = between(BLUR_SIGMA, u[rows, 1])
-    rows = ids == _ZOOM
-    params[rows, 0] = between(ZOOM_SCALE, u[rows, 0])
-    return params
+    """:meth:`DistortionSet.draw_params` of the study's six (shape ``(N, 2)``)."""
+    return STUDY.draw_params(rng, ids, image_size)
 
 
 def apply(images: torch.Tensor, ids: np.ndarray, params: np.ndarray) -> torch.Tensor:
-    """Apply distortion ``ids[i]`` with ``params[i]`` to ``images[i]`` for a whole batch.
-
-    Args:
-        images: float tensor ``(N, 3, H, W)`` in [0, 1], on any device.
-        ids: distortion indices into :data:`DISTORTIONS`, shape ``(N,)``.
-        params: parameters from :func:`draw_params`, shape ``(N, 2)``.
-
-    Returns:
-        A new float tensor of the same shape, in [0, 1].
-    """
-    _check_batch(images, ids, params)
-    ids = np.asarray(ids, dtype=np.int64)
-    out = torch.empty_like(images)  # every row is written by exactly one group below
-    geometric = np.isin(ids, (_ROTATE, _TRANSLATE, _ZOOM))
-    if geometric.any():
-        index = torch.as_tensor(np.flatnonzero(geometric), device=images.device)
-        out[index] = _warp(images[index], _inverse_affine(ids[geometric], params[geometric]))
-    for distortion, function in ((_DARKEN, _darken), (_COLOR, _shift_hue), (_BLUR, _blur)):
-        rows = ids == distortion
-        if rows.any():
-            index = torch.as_tensor(np.flatnonzero(rows), device=images.device)
-            out[index] = function(images[index], params[rows])
-    return out
+    """:meth:`DistortionSet.apply` of the study's six."""
+    return STUDY.apply(images, ids, params)
 
 
 def apply_uint8(images: torch.Tensor, ids: np.ndarray, params: np.ndarray) -> torch.Tensor:
-    """:func:`apply` for uint8 images ``(N, 3, H, W)``; returns uint8 (rounded to nearest)."""
-    if images.dtype != torch.uint8:
-        raise TypeError(f"apply_uint8 expects a uint8 tensor, got {images.dtype}")
-    result = apply(images.float().div_(255.0), ids, params)
-    return result.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
-
-
-def _check_batch(images: torch.Tensor, ids: np.ndarray, params: np.ndarray) -> None:
-    if not torch.is_floating_point(images) or images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(
-            f"images must be a float tensor of shape (N, 3, H, W); got {tuple(images.shape)} "
-            f"of {images.dtype}"
-        )
-    if len(ids) != len(images) or np.shape(params) != (len(images), 2):
-        raise ValueError(
-            f"need one id and two parameters per image: {len(images)} images, {len(ids)} ids, "
-            f"params of shape {np.shape(params)}"
-        )
-    if len(ids) and (np.min(ids) < 0 or np.max(ids) >= len(DISTORTIONS)):
-        raise ValueError(f"distortion ids must lie in 0..{len(DISTORTIONS) - 1}")
-
-
-def _inverse_affine(ids: np.ndarray, params: np.ndarray) -> np.ndarray:
-    """Inverse affine maps ``(N, 2, 3)`` in pixel units about the image centre.
-
-    Same convention as torchvision's ``_get_inverse_affine_matrix`` with zero shear: ``rotate``
-    turns counter-clockwise by its angle (``F.rotate`` passes ``-angle`` to the affine).
-    """
-    angle = np.where(ids == _ROTATE, -params[:, 0], 0.0)
-    scale = np.where(ids == _ZOOM, params[:, 0], 1.0)
-    tx = np.where(ids == _TRANSLATE, params[:, 0], 0.0)
-    ty = np.where(ids == _TRANSLATE, params[:, 1], 0.0)
-    radians = np.radians(angle)
-    cos, sin = np.cos(radians) / scale, np.sin(radians) / scale
-    matrix = np.zeros((len(ids), 2, 3))
-    matrix[:, 0, 0], matrix[:, 0, 1] = cos, sin
-    matrix[:, 1, 0], matrix[:, 1, 1] = -sin, cos
-    matrix[:, 0, 2] = cos * -tx + sin * -ty
-    matrix[:, 1, 2] = -sin * -tx + cos * -ty
-    return matrix
-
-
-def _warp(images: torch.Tensor, inverse: np.ndarray) -> torch.Tensor:
-    """Resample ``images`` through per-image inverse affine maps, nearest neighbour, black fill."""
-    n, _, h, w = images.shape
-    theta = torch.as_tensor(inverse, dtype=torch.float32, device=images.device)
-    xs = torch.linspace(-w * 0.5 + 0.5, w * 0.5 - 0.5, steps=w, device=images.device)
-    ys = torch.linspace(-h * 0.5 + 0.5, h * 0.5 - 0.5, steps=h, device=images.device)
-    base = torch.ones(1, h, w, 3, device=images.device)
-    base[..., 0] = xs
-    base[..., 1] = ys.unsqueeze(-1)
-    scale = torch.tensor([0.5 * w, 0.5 * h], device=images.device)
-    grid = base.view(1, h * w, 3).expand(n, -1, -1).bmm(theta.transpose(1, 2) / scale)
-    return F.grid_sample(
-        images, grid.view(n, h, w, 2), mode="nearest", padding_mode="zeros", align_corners=False
-    )
-
-
-def _darken(images: torch.Tensor, params: np.ndarray) -> torch.Tensor:
-    factor = torch.as_tensor(params[:, 0], dtype=images.dtype, device=images.device)
-    return (images * factor.view(-1, 1, 1, 1)).clamp_(0.0, 1.0)
-
-
-def _shift_hue(images: torch.Tensor, params: np.ndarray) -> torch.Tensor:
-    shift = torch.as_tensor(params[:, 0], dtype=images.dtype, device=images.device)
-    hue, saturation, value = _rgb_to_hsv(images)
-    hue = torch.remainder(hue + shift.view(-1, 1, 1), 1.0)
-    return _hsv_to_rgb(hue, saturation, value)
-
-
-def _rgb_to_hsv(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Hue (in turns), saturation and value planes ``(N, H, W)`` of RGB images in [0, 1].
-
-    The hue sector follows the largest channel (red before green before blue on ties, as in
-    torchvision): ``(G - B)``, ``(B - R) + 2C`` or ``(R - G) + 4C``, divided by ``6C``.
-    Element-wise maxima are used instead of reductions over the channel axis: much faster on CPU.
-    """
-    red, green, blue = images.unbind(dim=1)
-    value = torch.maximum(torch.maximum(red, green), blue)
-    chroma = value - torch.minimum(torch.minimum(red, green), blue)
-    grey = chroma == 0
-    numerator = torch.where(
-        value == red,
-        green - blue,
-        torch.where(value == green, blue - red + 2.0 * chroma, red - green + 4.0 * chroma),
-    )
-    hue = torch.remainder(numerator / (6.0 * chroma.masked_fill(grey, 1.0)), 1.0)
-    saturation = chroma / value.masked_fill(value == 0, 1.0)
-    return hue.masked_fill_(grey, 0.0), saturation, value
-
-
-def _hsv_to_rgb(hue: torch.Tensor, saturation: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-    """RGB ``(N, 3, H, W)`` from HSV planes, by the closed form of the HSV hexcone.
-
-    Channel ``c`` is ``V - V S clamp(min(k, 4 - k), 0, 1)`` with ``k = (n_c + 6 H) mod 6`` and
-    ``n = (5, 3, 1)`` for (R, G, B): the classic six-sector table without branching or gathering.
-    """
-    offsets = torch.tensor([5.0, 3.0, 1.0], dtype=hue.dtype, device=hue.device).view(1, 3, 1, 1)
-    k = torch.remainder(offsets + 6.0 * hue.unsqueeze(1), 6.0)
-    ramp = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
-    value = value.unsqueeze(1)
-    return value - value * saturation.unsqueeze(1) * ramp
-
-
-def gaussian_kernels(sizes: np.ndarray, sigmas: np.ndarray, width: int) -> np.ndarray:
-    """1-D Gaussian kernels ``(N, width)``, each of its own odd size, centred, zero-padded.
-
-    Matches torchvision: taps at integer offsets from the centre, normalised to sum 1.
-    """
-    half = width // 2
-    offsets = np.arange(-half, half + 1, dtype=np.float64)
-    kernels = np.exp(-0.5 * (offsets[None, :] / np.asarray(sigmas)[:, None]) ** 2)
-    kernels[np.abs(offsets)[None, :] > (np.asarray(sizes)[:, None] - 1) / 2] = 0.0
-    return kernels / kernels.sum(axis=1, keepdims=True)
-
-
-def _blur(images: torch.Tensor, params: np.ndarray) -> torch.Tensor:
-    """Separable Gaussian blur with reflect padding and a kernel per image (grouped convolution)."""
-    n, c, h, w = images.shape
-    width = max(BLUR_KERNEL_SIZES)
-    half = width // 2
-    kernels = gaussian_kernels(params[:, 0], params[:, 1], width)
-    weight = torch.as_tensor(kernels, dtype=images.dtype, device=images.device)
-    weight = weight.repeat_interleave(c, dim=0)  # one kernel per (image, channel) group
-    stacked = F.pad(images.reshape(1, n * c, h, w), (half, half, half, half), mode="reflect")
-    rows = F.conv2d(stacked, weight.view(n * c, 1, 1, width), groups=n * c)
-    both = F.conv2d(rows, weight.view(n * c, 1, width, 1), groups=n * c)
-    return both.view(n, c, h, w)
+    """:meth:`DistortionSet.apply_uint8` of the study's six."""
+    return STUDY.apply_uint8(images, ids, params)
 
 
 def describe_params(distortion: int, params: np.ndarray) -> str:
-    """Human-readable parameters of one distortion, e.g. for figure labels."""
-    name = DISTORTIONS[distortion]
-    a, b = float(params[0]), float(params[1])
-    texts = {
-        "rotate": f"{a:.0f} deg",
-        "translate": f"dx={a:+.0f}, dy={b:+.0f}",
-        "darken": f"x{a:.2f}",
-        "color": f"hue {a:+.2f}",
-        "blur": f"k={int(a)}, s={b:.1f}",
-        "zoom_in": f"x{a:.2f}",
-    }
-    return f"{name} ({texts[name]})"
+    """Human-readable parameters of one study distortion, e.g. for figure labels."""
+    return STUDY.describe(distortion, params)
+
+
+def describe_named(name: str, params: np.ndarray) -> str:
+    """Human-readable parameters of distortion ``name``: a built-in's own words, a plug-in's
+    numbers (as it returned them)."""
+    if name in BUILTIN_DISTORTIONS:
+        return distortion_params.describe(name, params)
+    values = list(np.asarray(params, dtype=np.float64))
+    while len(values) > 1 and values[-1] == 0:  # the zero padding to PLUGIN_PARAMS
+        values.pop()
+    return f"{name} ({', '.join(f'{v:.3g}' for v in values)})"
+
+
+def of_names(names: Sequence[str]) -> DistortionSet:
+    """A set of built-ins with their default ranges."""
+    return DistortionSet(tuple(names))
 
 
 __all__ = [
     "DISTORTIONS",
+    "STUDY",
+    "DistortionSet",
     "apply",
     "apply_uint8",
+    "describe_named",
     "describe_params",
     "distortion_id",
     "draw_distinct_pairs",
     "draw_params",
     "gaussian_kernels",
+    "of_names",
 ]

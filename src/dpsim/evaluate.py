@@ -81,12 +81,15 @@ def _two_afc_rows(dataset: str, subset: str, d0, d1, judge) -> pd.DataFrame:
 
 
 def context_rows(
-    distortions: tuple[np.ndarray, np.ndarray], contexts: Sequence[Context], d0, d1
+    distortions: tuple[np.ndarray, np.ndarray, Sequence[str]],
+    contexts: Sequence[Context],
+    d0,
+    d1,
 ) -> pd.DataFrame:
     """Rows of the context test triplets, scored under each context's labels.
 
-    ``distortions``: the distortion ids of p0 and p1 (the pool's ``d0``, ``d1``); ``d0``,
-    ``d1``: the metric's distances.
+    ``distortions``: the distortion ids of p0 and p1 and the set they index (the pool's ``d0``,
+    ``d1``, ``distortions``); ``d0``, ``d1``: the metric's distances.
     """
     parts = [
         _two_afc_rows("context", c.name, d0, d1, labels(c.ranking, *distortions)) for c in contexts
@@ -224,7 +227,9 @@ def evaluate_shared(
         scored = bapps_distances(bank, bank, Path(bapps_cache), device, batch_size)
     tables = []
     for column, (chosen, identity) in enumerate(zip(contexts, identities, strict=True)):
-        parts = [context_rows((pool.d0, pool.d1), chosen, d0[:, column], d1[:, column])]
+        parts = [
+            context_rows((pool.d0, pool.d1, pool.distortions), chosen, d0[:, column], d1[:, column])
+        ]
         parts += _bapps_table(scored, column)
         tables.append(_identified(pd.concat(parts, ignore_index=True), identity))
     return tables
@@ -260,7 +265,7 @@ def evaluate(
 
     triplets = np.stack([pool.ref, pool.p0, pool.p1], axis=1)
     d0, d1 = inference.triplet_distances(model, triplets, device=device, batch_size=batch_size)
-    parts = [context_rows((pool.d0, pool.d1), contexts, d0, d1)]
+    parts = [context_rows((pool.d0, pool.d1, pool.distortions), contexts, d0, d1)]
     if bapps_cache is not None:
         parts.append(bapps_rows(model, pair_function, Path(bapps_cache), device, batch_size))
     return _identified(pd.concat(parts, ignore_index=True), identity)
@@ -276,7 +281,7 @@ def _identified(table: pd.DataFrame, identity: Mapping[str, Any]) -> pd.DataFram
 def evaluate_linear(
     weights: np.ndarray,
     *,
-    test: Mapping[str, np.ndarray],
+    test: Mapping[str, Any],
     bapps: Mapping[str, Mapping[str, np.ndarray]] | None,
     contexts: Sequence[Context],
     identity: Mapping[str, Any],
@@ -287,12 +292,12 @@ def evaluate_linear(
     Args:
         weights: the metric's channel weights, all layers concatenated ``(sum C,)``.
         test: the test draw's cache (:func:`dpsim.feature_cache.read_cache`: ``s0``, ``s1``
-            and the distortion ids ``d0``, ``d1``).
+            and the distortion ids ``d0``, ``d1`` and their set ``distortions``).
         bapps: :func:`dpsim.feature_cache.read_bapps_statistics`'s subsets, or None.
     """
     w = np.asarray(weights, dtype=np.float64)
     d0, d1 = test["s0"] @ w, test["s1"] @ w
-    parts = [context_rows((test["d0"], test["d1"]), contexts, d0, d1)]
+    parts = [context_rows((test["d0"], test["d1"], test["distortions"]), contexts, d0, d1)]
     for key, arrays in sorted((bapps or {}).items()):
         kind, subset = key.split(":")
         if kind == "2afc":

@@ -28,6 +28,7 @@ from dpsim.data.bapps import BappsDataset
 from dpsim.data.pool import Pool, load_pool
 from dpsim.inference import to_signed
 from dpsim.metric import DPSMetric, layer_statistics
+from dpsim.names import DISTORTIONS
 
 
 def triplet_statistics(metric: DPSMetric, ref, p0, p1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -147,26 +148,38 @@ def write_cache(
     s1: np.ndarray,
     writer: str = "",
 ) -> None:
-    """Store statistics with the pool's distortion ids (for the labels of any context), the
+    """Store statistics with the pool's distortion ids and set (for the labels of any context), the
     channel counts and the metric description (atomic), then the file's record (``writer``:
     the rule that writes it)."""
     description = json.dumps(metric.describe(), sort_keys=True)
     channels = np.asarray(metric.backbone.channels, dtype=np.int64)
     io.write_npz(
-        path, s0=s0, s1=s1, d0=pool.d0, d1=pool.d1, channels=channels, metric=np.array(description)
+        path,
+        s0=s0,
+        s1=s1,
+        d0=pool.d0,
+        d1=pool.d1,
+        distortions=np.array(pool.distortions),
+        channels=channels,
+        metric=np.array(description),
     )
     integrity.write_record(path, writer)
 
 
 def read_cache(path: str | Path) -> dict:
     """A cache written by :func:`write_cache`, checked against its record: ``s0``, ``s1``,
-    ``d0``, ``d1``, ``channels``, ``metric`` (dict) and ``sha256`` (of the file)."""
+    ``d0``, ``d1``, ``distortions`` (the names the ids index), ``channels``, ``metric`` (dict)
+    and ``sha256`` (of the file)."""
     with integrity.reading(path) as digest, np.load(path) as data:
         return {
             "s0": data["s0"],
             "s1": data["s1"],
             "d0": data["d0"],
             "d1": data["d1"],
+            # caches written before distortion sets existed were always of the study's six
+            "distortions": tuple(
+                str(name) for name in data.get("distortions", np.array(DISTORTIONS))
+            ),
             "channels": tuple(int(c) for c in data["channels"]),
             "metric": json.loads(str(data["metric"])),
             "sha256": digest,

@@ -63,7 +63,9 @@ FIGURES: tuple[FigureEntry, ...] = (
         "Distortions",
         "examples",
         "distortion_examples",
-        lambda data: _figures().distortion_examples(data.images, data.per_distortion, data.seed),
+        lambda data: _figures().distortion_examples(
+            data.images, data.per_distortion, data.seed, data.distortions
+        ),
     ),
     FigureEntry(
         "context_scores",

@@ -10,6 +10,18 @@ from __future__ import annotations
 
 #: The six distortions in protocol order (PROTOCOL §2); this order is also the identity ranking.
 DISTORTIONS: tuple[str, ...] = ("rotate", "translate", "darken", "color", "blur", "zoom_in")
+#: The common image degradations a context may rank besides the six (dpsim.degradations).
+DEGRADATIONS: tuple[str, ...] = (
+    "jpeg",
+    "noise",
+    "contrast",
+    "saturation",
+    "pixelate",
+    "sharpen",
+    "occlusion",
+)
+#: Every built-in distortion; a run's ``distortions.set`` picks two or more of these or plug-ins.
+BUILTIN_DISTORTIONS: tuple[str, ...] = DISTORTIONS + DEGRADATIONS
 
 #: The networks of the adaptation study (PROTOCOL §5), in the order the study lists them.
 STUDY_NETWORKS: tuple[str, ...] = ("alexnet", "vgg16", "squeezenet1_1", "resnet18", "resnet50")

@@ -180,6 +180,7 @@ def run_preflight(
     """
     workdir = Path(workdir)
     checks = _resolve_downloads(_data_needs(config, workdir), timeout)
+    checks += plugin_checks(config)
     checks.append(check_gpu(config["device"]))
     checks += check_disk(disk_needs(config, workdir))
     for check in checks:  # the caller reports failures (raise_on_failure, the CLI)
@@ -203,6 +204,7 @@ def startup_checks(
     needs = _data_needs(config, workdir)
     checks = [need for need in needs if isinstance(need, Check)]  # downloads: their own jobs
     checks += _mos_checks(config, workdir)
+    checks += plugin_checks(config)
     if gpu:
         checks.append(check_gpu(config["device"]))
     return checks
@@ -216,6 +218,29 @@ def _data_needs(config: dict[str, Any], workdir: Path) -> list[Check | _Download
         *_readout_weights_needs(config, workdir),
         *_images_needs(config["images"], workdir),
     ]
+
+
+def plugin_checks(config: dict[str, Any]) -> list[Check]:
+    """Each plug-in distortion of ``distortions.set``: imported and called on a tiny batch, so
+    a typo in its path or a wrong return fails the run before any job (torch is imported only
+    when the set has a plug-in)."""
+    section = config["distortions"]
+    used = [name for name in section["set"] if name in section["plugins"]]
+    if not used:
+        return []
+    from dpsim import plugins
+    from dpsim.distortions import PLUGIN_PARAMS
+
+    checks = []
+    for name in used:
+        where = f"distortions.plugins.{name}"
+        try:
+            plugins.check_plugin(section["plugins"][name], name, PLUGIN_PARAMS)
+        except plugins.PluginError as error:
+            checks.append(Check(f"plugin {name}", False, f"{where}: {error}"))
+        else:
+            checks.append(Check(f"plugin {name}", True, f"{where}: imported and tried"))
+    return checks
 
 
 def _mos_checks(config: dict[str, Any], workdir: Path) -> list[Check]:

@@ -6,10 +6,15 @@ A pool draw of a split is a folder of shards plus ``manifest.json``::
         manifest.json        spec (seed, sizes, input sha256), the rule that wrote the draw, and
                              each shard's record: file, bytes, sha256, triplets
         shard_00000.npz      ref, p0, p1: uint8 (n, 3, S, S); ref_index, triplet: int64 (n,);
-        shard_00001.npz      d0, d1: int64 (n,) distortion ids; params0, params1: float64 (n, 2)
+        shard_00001.npz      d0, d1: int64 (n,) distortion ids (positions in the draw's
+                             distortion set); params0, params1: float64 (n, W), W = the
+                             set's width (2 for the study's six)
 
-Every random choice (reference order, distortion pair, parameters) comes from a generator seeded by
-the config seed, the split, the draw and the shard number, so shards are reproducible one by one.
+The manifest's spec records the distortion set (names, ranges, plug-ins) the draw was made with;
+:attr:`Pool.distortions` gives its names, which the ids index and every context must rank.
+Every random choice (reference order, distortion pair, parameters, a plug-in's generator) comes
+from a generator seeded by the config seed, the split, the draw and the shard number, so shards
+are reproducible one by one.
 Shards are written atomically into ``.draw{k}.partial/``; a job that crashes resumes from the
 shards already there (if the spec is unchanged), and the folder is renamed into place at the end.
 :func:`load_pool` checks every shard's size and sha256 against the manifest and raises
@@ -22,19 +27,21 @@ import hashlib
 import json
 import logging
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from dpsim import contexts, distortions, integrity, io
-from dpsim.seeding import rng
+from dpsim import contexts, integrity, io
+from dpsim.distortions import STUDY, DistortionSet
+from dpsim.seeding import rng, seed_sequence
 
 log = logging.getLogger(__name__)
 
-POOL_FORMAT = 1
+#: 2: the spec records the distortion set; format 1 (no set) was always the study's six.
+POOL_FORMAT = 2
 ARRAYS = ("ref", "p0", "p1", "ref_index", "triplet", "d0", "d1", "params0", "params1")
 
 
@@ -49,6 +56,7 @@ class PoolSpec:
     seed: int
     image_size: int
     images_sha256: str
+    distortions: dict = field(default_factory=STUDY.spec)
     format: int = POOL_FORMAT
 
     @property
@@ -73,13 +81,14 @@ class Pool:
     d1: np.ndarray
     params0: np.ndarray
     params1: np.ndarray
+    distortions: tuple[str, ...] = STUDY.names
 
     def __len__(self) -> int:
         return len(self.ref)
 
     def labels(self, ranking: tuple[str, ...]) -> np.ndarray:
         """The context's judge for every triplet: 0 if p0 is the closer image, else 1."""
-        return contexts.labels(ranking, self.d0, self.d1)
+        return contexts.labels(ranking, self.d0, self.d1, self.distortions)
 
 
 def array_sha256(array: np.ndarray) -> str:
@@ -97,23 +106,37 @@ def reference_order(spec: PoolSpec, image_count: int) -> np.ndarray:
     return order[: spec.triplets]
 
 
+def plugin_seed(spec: PoolSpec, shard: int, start: int, side: str) -> int:
+    """The seed of the plug-in generators of one batch (from ``start``) of p0 or p1 in a shard."""
+    sequence = seed_sequence(spec.seed, "pool", spec.split, spec.draw, "plugin", shard, start, side)
+    return int(sequence.generate_state(1, dtype=np.uint64)[0] & np.uint64(2**62 - 1))
+
+
 def synthesize_shard(
-    images: np.ndarray, spec: PoolSpec, shard: int, refs: np.ndarray, batch: int, device: str
+    images: np.ndarray,
+    spec: PoolSpec,
+    shard: int,
+    refs: np.ndarray,
+    batch: int,
+    device: str,
+    dset: DistortionSet = STUDY,
 ) -> dict[str, np.ndarray]:
     """Draw and apply the distortions of one shard; returns the shard's arrays."""
     start, stop = spec.shard_bounds(shard)
     generator = rng(spec.seed, "pool", spec.split, spec.draw, "shard", shard)
-    d0, d1 = distortions.draw_distinct_pairs(generator, stop - start)
-    params0 = distortions.draw_params(generator, d0, spec.image_size)
-    params1 = distortions.draw_params(generator, d1, spec.image_size)
+    d0, d1 = dset.draw_pairs(generator, stop - start)
+    params0 = dset.draw_params(generator, d0, spec.image_size)
+    params1 = dset.draw_params(generator, d1, spec.image_size)
     ref_index = refs[start:stop]
     ref = np.ascontiguousarray(images[ref_index])
     p0, p1 = np.empty_like(ref), np.empty_like(ref)
     for lo in range(0, len(ref), batch):
         hi = lo + batch
         chunk = torch.from_numpy(ref[lo:hi]).to(device)
-        p0[lo:hi] = distortions.apply_uint8(chunk, d0[lo:hi], params0[lo:hi]).cpu().numpy()
-        p1[lo:hi] = distortions.apply_uint8(chunk, d1[lo:hi], params1[lo:hi]).cpu().numpy()
+        for side, ids, params, out in (("p0", d0, params0, p0), ("p1", d1, params1, p1)):
+            seed = plugin_seed(spec, shard, lo, side)
+            result, params[lo:hi] = dset.distort_uint8(chunk, ids[lo:hi], params[lo:hi], seed)
+            out[lo:hi] = result.cpu().numpy()
     triplet = np.arange(start, stop, dtype=np.int64)
     return dict(
         ref=ref,
@@ -140,8 +163,11 @@ def build_pool(
     batch_size: int = 512,
     device: str = "cpu",
     writer: str = "",
+    dset: DistortionSet = STUDY,
 ) -> dict:
     """Write one pool draw of ``split`` from ``images`` into ``out_dir``; returns the manifest.
+
+    ``dset``: the distortion set the pairs are drawn over (the study's six by default).
 
     ``writer``, the rule that writes the draw, goes into the manifest so that a reader finding a
     corrupt shard can say what rebuilds it.
@@ -151,7 +177,16 @@ def build_pool(
         raise ValueError(f"images must be uint8 (N, 3, S, S), got {images.dtype} {images.shape}")
     if len(images) == 0:
         raise ValueError(f"the {split} split has no images to build triplets from")
-    spec = PoolSpec(split, draw, triplets, shard_size, seed, images.shape[-1], array_sha256(images))
+    spec = PoolSpec(
+        split,
+        draw,
+        triplets,
+        shard_size,
+        seed,
+        images.shape[-1],
+        array_sha256(images),
+        dset.spec(),
+    )
     out_dir = Path(out_dir)
     work = _prepare_work_dir(out_dir, spec)
     refs = reference_order(spec, len(images))
@@ -160,7 +195,8 @@ def build_pool(
     for shard in progress:
         path = work / f"shard_{shard:05d}.npz"
         if not path.exists():
-            io.write_npz(path, **synthesize_shard(images, spec, shard, refs, batch_size, device))
+            arrays = synthesize_shard(images, spec, shard, refs, batch_size, device, dset)
+            io.write_npz(path, **arrays)
         else:
             log.info("reusing finished shard %s", path.name)
         start, stop = spec.shard_bounds(shard)
@@ -215,8 +251,10 @@ def load_pool(pool_dir: str | Path, verify: bool = True) -> Pool:
         )
     with integrity.readable(manifest_path, rebuild=pool_dir):
         manifest = json.loads(manifest_path.read_text())
-    if manifest["spec"].get("format") != POOL_FORMAT:
-        raise ValueError(f"{manifest_path}: pool format {manifest['spec'].get('format')} unknown")
+    version = manifest["spec"].get("format")
+    if version not in (1, POOL_FORMAT):
+        raise ValueError(f"{manifest_path}: pool format {version} unknown")
+    names = tuple(manifest["spec"].get("distortions", STUDY.spec())["names"])
     rule = manifest.get("rule", "")
     parts: dict[str, list[np.ndarray]] = {name: [] for name in ARRAYS}
     for shard in manifest["shards"]:
@@ -235,4 +273,5 @@ def load_pool(pool_dir: str | Path, verify: bool = True) -> Pool:
             )
         for name in ARRAYS:
             parts[name].append(arrays[name])
-    return Pool(**{name: np.concatenate(arrays) for name, arrays in parts.items()})
+    arrays = {name: np.concatenate(parts[name]) for name in ARRAYS}
+    return Pool(**arrays, distortions=names)

@@ -18,6 +18,7 @@ import torch
 
 from dpsim import contexts as contexts_module
 from dpsim import distortions
+from dpsim.distortions import STUDY, DistortionSet
 from dpsim.figures.common import no_data
 from dpsim.seeding import rng
 
@@ -29,8 +30,11 @@ if TYPE_CHECKING:
 MAX_CONTEXTS = 3
 
 
-def distortion_examples(images: np.ndarray, per_distortion: int, seed: int) -> plt.Figure:
-    """A grid: the top row shows reference images, each further row one distortion applied to them.
+def distortion_examples(
+    images: np.ndarray, per_distortion: int, seed: int, dset: DistortionSet = STUDY
+) -> plt.Figure:
+    """A grid: the top row shows reference images, each further row one distortion of the run's
+    set applied to them.
 
     References and parameters are drawn with ``seed``; each panel is titled with its parameters.
     """
@@ -39,18 +43,18 @@ def distortion_examples(images: np.ndarray, per_distortion: int, seed: int) -> p
     refs = np.ascontiguousarray(
         images[np.sort(generator.choice(len(images), count, replace=False))]
     )
-    names = distortions.DISTORTIONS
+    names = dset.names
     figure, axes = plt.subplots(
         len(names) + 1, count, figsize=(1.9 * count, 2.0 * (len(names) + 1)), squeeze=False
     )
     rows = [("reference", refs, [""] * count)]
-    for index, _name in enumerate(names):
+    for index, name in enumerate(names):
         ids = np.full(count, index)
-        params = distortions.draw_params(generator, ids, refs.shape[-1])
-        distorted = distortions.apply_uint8(torch.from_numpy(refs), ids, params).numpy()
-        rows.append(
-            (names[index], distorted, [distortions.describe_params(index, p) for p in params])
+        params = dset.draw_params(generator, ids, refs.shape[-1])
+        distorted, params = dset.distort_uint8(
+            torch.from_numpy(refs), ids, params, seed=int(generator.integers(2**62))
         )
+        rows.append((name, distorted.numpy(), [dset.describe(index, p) for p in params]))
     for row, (label, batch, titles) in enumerate(rows):
         for col in range(count):
             axis = axes[row, col]
@@ -60,7 +64,7 @@ def distortion_examples(images: np.ndarray, per_distortion: int, seed: int) -> p
             axis.set_title(titles[col].split(" (")[-1].rstrip(")"), fontsize=7)
             if col == 0:
                 axis.set_ylabel(label, fontsize=9)
-    figure.suptitle("The six distortions applied to the same references", fontsize=10)
+    figure.suptitle(f"The {len(names)} distortions applied to the same references", fontsize=10)
     figure.tight_layout()
     return figure
 
@@ -79,15 +83,18 @@ def example_triplets(pool: Pool, contexts: Sequence[Context], count: int, seed: 
     picks = np.sort(generator.choice(len(pool), min(count, len(pool)), replace=False))
     shown = list(contexts)[:MAX_CONTEXTS]
     labels = {
-        c.name: contexts_module.labels(c.ranking, pool.d0[picks], pool.d1[picks]) for c in shown
+        c.name: contexts_module.labels(c.ranking, pool.d0[picks], pool.d1[picks], pool.distortions)
+        for c in shown
     }
     figure, axes = plt.subplots(len(picks), 3, figsize=(6.6, 2.6 * len(picks)), squeeze=False)
     for row, index in enumerate(picks):
         images = (pool.ref[index], pool.p0[index], pool.p1[index])
         titles = (
             f"reference (triplet {int(pool.triplet[index])})",
-            "p0: " + distortions.describe_params(int(pool.d0[index]), pool.params0[index]),
-            "p1: " + distortions.describe_params(int(pool.d1[index]), pool.params1[index]),
+            "p0: "
+            + distortions.describe_named(pool.distortions[pool.d0[index]], pool.params0[index]),
+            "p1: "
+            + distortions.describe_named(pool.distortions[pool.d1[index]], pool.params1[index]),
         )
         for col, (image, text) in enumerate(zip(images, titles, strict=True)):
             axis = axes[row, col]

@@ -19,7 +19,6 @@ from dpsim.figures.common import (
     require_columns,
     styled,
 )
-from dpsim.names import DISTORTIONS
 
 PAIR_COLUMNS = ("network", "variant", "rank_first", "rank_second", "score")
 COLOURS = "viridis"
@@ -43,7 +42,7 @@ def pair_accuracy(pairs: pd.DataFrame) -> plt.Figure:
     drawn = set(means.droplevel([2, 3]).index)
     panels = {n: [v for v in variants if (n, v) in drawn] for n in networks}
     columns = max(len(v) for v in panels.values())
-    size = len(DISTORTIONS)
+    size = int(rows["rank_second"].max()) + 1  # the run's set: 6 distortions by default
     figure, axes = plt.subplots(
         len(networks),
         columns,

@@ -21,8 +21,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from dpsim import aggregate, analysis, io, published
+from dpsim import aggregate, analysis, distortion_params, io, published
 from dpsim.figure_registry import FIGURES
+from dpsim.names import DISTORTIONS
 from dpsim.report import answer, findings, fits, html, ladder
 from dpsim.report.provenance import Provenance, provenance, software_versions
 from dpsim.report.readout_study import mos_notes, readout_section
@@ -31,7 +32,7 @@ __all__ = ["QUESTION", "ReportInputs", "build_report", "render_report"]
 
 #: The study's question, in the one line under the report's title.
 QUESTION = (
-    "Can a deep perceptual similarity metric learn a context of similarity (a ranking of six "
+    "Can a deep perceptual similarity metric learn a context of similarity (a ranking of "
     "distortions), and what does that cost it on human perception (BAPPS)?"
 )
 
@@ -126,10 +127,30 @@ def _opening(
     ]
 
 
+def distortions_text(section: Mapping[str, Any]) -> str:
+    """The run's distortion set in words: the study's six, or the set with its plug-ins and the
+    ranges it changed."""
+    names = list(section["set"])
+    params = section["params"]
+    changed = [
+        f"{n}: {params[n]}"
+        for n in names
+        if n in params and params[n] != distortion_params.defaults(n)
+    ]
+    if names == list(DISTORTIONS) and not changed:
+        return "the study's six, PROTOCOL §2 ranges: " + ", ".join(names)
+    shown = [
+        f"{n} (plug-in {section['plugins'][n]})" if n in section["plugins"] else n for n in names
+    ]
+    text = f"{len(names)}: " + ", ".join(shown)
+    return text + (f"; ranges changed: {'; '.join(changed)}" if changed else "")
+
+
 def _provenance_section(config: Mapping[str, Any], origin: Provenance) -> html.Section:
     grid, train, pool = config["grid"], config["train"], config["pool"]["triplets"]
     rows = [
         ("Context images", origin.images),
+        ("Distortions", distortions_text(config["distortions"])),
         ("Contexts", origin.contexts),
         (
             "Triplet pool",

@@ -35,6 +35,9 @@ from dpsim.train import (
 
 log = logging.getLogger(__name__)
 
+#: A pool draw as a direct training reads it: triplet images on the device, d0, d1, the set.
+_DirectPool = tuple[torch.Tensor, np.ndarray, np.ndarray, tuple[str, ...]]
+
 
 def pool_statistics(
     settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JOB
@@ -66,7 +69,9 @@ def adapt_lin_all_contexts(
     for key, path in caches.items():
         cache = feature_cache.read_cache(path)  # checked against its record (sha256 included)
         stats[key] = (cache["s0"], cache["s1"])
-        label_sets[key] = contexts.label_matrix(chosen, cache["d0"], cache["d1"])
+        label_sets[key] = contexts.label_matrix(
+            chosen, cache["d0"], cache["d1"], cache["distortions"]
+        )
         data[str(key)] = cache["sha256"]
     metric = grid_metric(settings["grid"], network, "lin", seed)
     initial = torch.cat([w.detach() for w in metric.weights])
@@ -99,7 +104,7 @@ def adapt_mix_all_contexts(
         maps[key] = frozen_maps.difference_maps(
             metric, drawn.ref, drawn.p0, drawn.p1, device=device
         )
-        label_sets[key] = contexts.label_matrix(chosen, drawn.d0, drawn.d1)
+        label_sets[key] = contexts.label_matrix(chosen, drawn.d0, drawn.d1, drawn.distortions)
     stored = sum(layer.numel() * layer.element_size() for m in maps.values() for layer in m)
     log.info("%s: difference maps of %d draws in memory, %.0f MB", network, len(maps), stored / 1e6)
     data = {str(key): pool_fingerprint(path) for key, path in draws.items()}
@@ -166,22 +171,23 @@ def adapt_direct(
 
 def _direct_pools(
     draws: Mapping[int | str, str], limits: Mapping[str, int | None], device: str
-) -> dict[int | str, tuple[torch.Tensor, np.ndarray, np.ndarray]]:
+) -> dict[int | str, _DirectPool]:
     """Each draw's triplet images on ``device`` (uint8, the first ``grid.direct`` triplets) and
-    their distortion orders ``d0``, ``d1`` (the labels follow from a context's ranking)."""
+    their distortion ids ``d0``, ``d1`` and set (the labels follow from a context's ranking)."""
     pools = {}
     for key, path in draws.items():
         drawn = load_pool(path)
         used = slice(limits.get("val_triplets" if key == "val" else "train_triplets"))
         triplets = np.stack([drawn.ref[used], drawn.p0[used], drawn.p1[used]], axis=1)
-        pools[key] = (torch.from_numpy(triplets).to(device), drawn.d0[used], drawn.d1[used])
+        images = torch.from_numpy(triplets).to(device)
+        pools[key] = (images, drawn.d0[used], drawn.d1[used], drawn.distortions)
     return pools
 
 
 def _train_direct(
     settings: Settings,
     context: Context,
-    pools: Mapping[int | str, tuple[torch.Tensor, np.ndarray, np.ndarray]],
+    pools: Mapping[int | str, _DirectPool],
     data: Mapping[str, str],
     state: str | None,
     paths: Mapping[str, str],
@@ -190,8 +196,8 @@ def _train_direct(
     """One context of a pack, from a fresh metric, as if alone in its job."""
     cell = settings["job"]
     labelled = {
-        key: (images, contexts.labels(context.ranking, d0, d1))
-        for key, (images, d0, d1) in pools.items()
+        key: (images, contexts.labels(context.ranking, d0, d1, names))
+        for key, (images, d0, d1, names) in pools.items()
     }
     metric = grid_metric(settings["grid"], cell["network"], cell["variant"], cell["seed"])
     metric.dropout.p = _train_settings(settings).dropout

@@ -9,6 +9,7 @@ import numpy as np
 
 from dpsim import contexts, io
 from dpsim.data import pool, sources
+from dpsim.distortions import DistortionSet
 from dpsim.figure_registry import draw_figures
 from dpsim.runtime import resolve_device
 from dpsim.steps.job import NO_JOB, Files, Job, Settings
@@ -19,10 +20,10 @@ log = logging.getLogger(__name__)
 def rankings(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JOB) -> None:
     """The table of contexts and their distances to the identity ranking (``rankings``)."""
     job.start()
-    section = settings["contexts"]
-    chosen = contexts.contexts_from_config(section)
+    section, names = settings["contexts"], settings["distortions"]["set"]
+    chosen = contexts.contexts_from_config(section, names)
     seed = section["generator_seed"] if section["source"] == "generator" else None
-    table = contexts.rankings_table(chosen, seed)
+    table = contexts.rankings_table(chosen, seed, names)
     log.info("%d contexts, %d distinct rankings", len(table), table["order_text"].nunique())
     io.write_parquet(table, outputs["rankings"])
 
@@ -43,17 +44,20 @@ def pool_draw(settings: Settings, inputs: Files, outputs: Files, *, job: Job = N
         batch_size=section["batch_size"],
         device=resolve_device(settings["device"]),
         writer=job.rule,
+        dset=DistortionSet.from_config(settings["distortions"]),
     )
     log.info("pool %s draw %d: %d shards", split, draw, len(manifest["shards"]))
 
 
 @dataclass(frozen=True)
 class ExampleImages:
-    """What the distortion figure is drawn from: reference images, count per distortion, seed."""
+    """What the distortion figure is drawn from: reference images, count per distortion, seed,
+    and the run's distortion set."""
 
     images: np.ndarray
     per_distortion: int
     seed: int
+    distortions: DistortionSet
 
 
 def distortion_examples(
@@ -65,5 +69,6 @@ def distortion_examples(
         sources.read_split_images(inputs["images"]),
         settings["figures"]["examples_per_distortion"],
         settings["seed"],
+        DistortionSet.from_config(settings["distortions"]),
     )
     draw_figures("distortion_examples", data, outputs)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from dpsim.contexts import contexts_from_config
+from dpsim.contexts import run_contexts
 from dpsim.names import BACKBONE_TRAINED, NETWORK_BASELINES
 from dpsim.taps import readout_taps
 
@@ -88,7 +88,7 @@ def _job(wildcards: Wildcards, *names: str) -> dict[str, Any]:
 def _contexts(config: Config, variant: str = "lin") -> list[dict[str, Any]]:
     """The contexts ``variant`` is trained on: all, or the first ``grid.direct.contexts`` for
     the variants that train the backbone, or the first ``grid.mix.contexts`` for mix."""
-    chosen = contexts_from_config(config["contexts"])
+    chosen = run_contexts(config)
     if variant in BACKBONE_TRAINED:
         chosen = chosen[: config["grid"]["direct"]["contexts"]]
     elif variant == "mix":
@@ -123,19 +123,41 @@ def bapps_cache(config: Config, wildcards: Wildcards) -> dict[str, Any]:
 
 
 def rankings(config: Config, wildcards: Wildcards) -> dict[str, Any]:
-    return pick(config, "contexts")
+    return pick(config, "contexts", "distortions.set")
+
+
+def _distortions(config: Config) -> dict[str, Any]:
+    """The run's distortion set with the ranges and plug-ins of its members only: a range of a
+    distortion the run does not use changes nothing it draws."""
+    section = config["distortions"]
+    members = section["set"]
+    return plain(
+        {
+            "distortions": {
+                "set": members,
+                "params": {n: section["params"][n] for n in members if n in section["params"]},
+                "plugins": {n: section["plugins"][n] for n in members if n in section["plugins"]},
+            }
+        }
+    )
 
 
 def pool_draw(config: Config, wildcards: Wildcards) -> dict[str, Any]:
     split = wildcards["split"]
     keys = pick(config, f"pool.triplets.{split}", "pool.shard_size", "pool.batch_size")
     return plain(
-        {**keys, **pick(config, "seed", "device"), "job": _job(wildcards, "split", "draw")}
+        {
+            **keys,
+            **pick(config, "seed", "device"),
+            **_distortions(config),
+            "job": _job(wildcards, "split", "draw"),
+        }
     )
 
 
 def distortion_examples(config: Config, wildcards: Wildcards) -> dict[str, Any]:
-    return pick(config, "figures.examples_per_distortion", "seed")
+    keys = pick(config, "figures.examples_per_distortion", "seed")
+    return plain({**keys, **_distortions(config)})
 
 
 # ---------------------------------------------------------------- rules/adapt.smk
