@@ -80,6 +80,8 @@ def translate(command: str, workdir: Path) -> Command:
         argv = _make_run(words, workdir)
     elif "snakemake" in " ".join(words[:8]) and words[0] in ("timeout", ".venv/bin/snakemake"):
         argv = _snakemake(words, workdir)
+    elif words[:2] == [".venv/bin/dpsim", "adapt"]:
+        argv = _adapt(words, workdir)
     elif words[0] == ".venv/bin/dpsim":
         argv = [str(REPO / ".venv/bin/dpsim"), *words[1:]]
         argv += ["--workdir", str(workdir)] if words[1] in ("preflight", "profile") else []
@@ -90,6 +92,18 @@ def translate(command: str, workdir: Path) -> Command:
         )
     pairs = tuple((name, value) for name, value in env)
     return Command(command, tuple(argv), pairs, needs_slurm=SLURM_MARK in command)
+
+
+def _adapt(words: list[str], workdir: Path) -> list[str]:
+    """``dpsim adapt``: its run folder in the work directory, the tiny config merged last, and
+    2 cores (an ``--images`` folder of the README is not on this machine: the embedded photos)."""
+    argv, rest = [str(REPO / ".venv/bin/dpsim"), "adapt"], iter(words[2:])
+    for word in rest:
+        if word in ("--out", "--images", "--config", "--cores"):
+            next(rest)  # its value: replaced below, or the default used
+        else:
+            argv.append(word)
+    return [*argv, "--out", str(workdir / "adapt"), "--config", str(REPO / TINY), "--cores", "2"]
 
 
 def _tiny_configs(words: list[str]) -> list[str]:

@@ -10,6 +10,7 @@ Examples::
     dpsim info
     dpsim rankings --count 100 --distinct
     dpsim profile                                    # where the last workflow run's time went
+    dpsim adapt --images photos/ --ranking blur,jpeg,noise --out runs/blur-first
 """
 
 from __future__ import annotations
@@ -143,6 +144,26 @@ def _profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _adapt(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dpsim import adapt_command
+
+    request = adapt_command.AdaptRequest(
+        out=Path(args.out),
+        rankings=tuple(adapt_command.parse_ranking(r) for r in args.ranking),
+        network=args.net,
+        variants=tuple(args.variant or ["lin"]),
+        images=Path(args.images) if args.images else None,
+        weights=args.weights,
+        seed=args.seed,
+        plugins=dict(adapt_command.parse_plugin(p) for p in args.plugin or []),
+        readout=args.readout,
+        extra=Path(args.config) if args.config else None,
+    )
+    return adapt_command.adapt(request, cores=args.cores, dry_run=args.dry_run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``dpsim`` command."""
     parser = argparse.ArgumentParser(prog="dpsim", description=__doc__.split("\n")[0])
@@ -201,6 +222,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="the set to rank, comma-separated, in identity order (the study's six)",
     )
     rankings.set_defaults(run=_rankings)
+
+    adapt = commands.add_parser(
+        "adapt",
+        help="adapt a metric to your context: images and a ranking -> metric and report",
+    )
+    adapt.add_argument("--out", required=True, help="run folder: config, results, report")
+    adapt.add_argument(
+        "--ranking",
+        action="append",
+        required=True,
+        help="a context: distortions comma-separated, most similar first (repeat for more)",
+    )
+    adapt.add_argument("--net", default="alexnet", help="backbone network (alexnet)")
+    adapt.add_argument(
+        "--variant", action="append", help="variant to train (lin; repeat for more: mix, tune)"
+    )
+    adapt.add_argument("--images", help="folder of your images (default: the embedded photos)")
+    adapt.add_argument("--weights", default="random", help="random (offline), imagenet or a file")
+    adapt.add_argument("--seed", type=int, default=0, help="training seed (0)")
+    adapt.add_argument(
+        "--plugin", action="append", help="your distortion: name=package.module:function"
+    )
+    adapt.add_argument("--readout", action="store_true", help="also run the readout study")
+    adapt.add_argument("--config", help="a YAML file of further config keys, merged last")
+    adapt.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="cores to use")
+    adapt.add_argument("--dry-run", action="store_true", help="show the jobs, run nothing")
+    adapt.set_defaults(run=_adapt)
 
     profile = commands.add_parser(
         "profile", help="where a workflow run's time went: wall, start-up and step s per rule"
