@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import binomtest, permutation_test, spearmanr
+from scipy.stats import norm as sps_norm
 from scipy.stats import t as t_dist
 
 from dpsim.stats import (
     baseline_for_seeds,
+    bootstrap_p_value,
     context_improvement_table,
     correct,
     mixed_model,
@@ -54,6 +56,34 @@ def test_mcnemar_matches_hand_count() -> None:
     assert res["p"] == pytest.approx(binomtest(5, 6, 0.5).pvalue)
     assert res["p"] == pytest.approx(14 / 64)
     assert res["effect"] == pytest.approx((5.5 - 2.5) / 8)
+
+
+def test_share_judgments_get_the_paired_bootstrap_test() -> None:
+    """Fractional per-item scores (judges that are shares): McNemar cannot count them."""
+    rng = np.random.default_rng(5)
+    judge = rng.random(300)  # share of judges preferring p1
+    majority, minority = np.maximum(judge, 1 - judge), np.minimum(judge, 1 - judge)
+    # the adapted metric sides with the judges' majority on 60% of the items, the baseline 50%
+    adapted = np.where(rng.random(300) < 0.6, majority, minority)
+    baseline = np.where(rng.random(300) < 0.5, majority, minority)
+    res = paired_context_test(adapted, baseline, seed=3, n_boot=2000)
+    assert res["test"] == "paired_bootstrap"
+    assert res["statistic"] == pytest.approx(adapted.mean() - baseline.mean())
+    # the bootstrap p against a normal approximation of the same paired mean difference
+    diffs = adapted - baseline
+    z = diffs.mean() / (diffs.std(ddof=1) / np.sqrt(len(diffs)))
+    normal_p = 2 * (1 - sps_norm.cdf(abs(z)))
+    floor = 1 / 2001  # the smallest p 2000 resamples can give
+    assert res["p"] == pytest.approx(max(normal_p, floor), abs=0.02)
+    null = paired_context_test(baseline, baseline[::-1].copy(), seed=3, n_boot=500)
+    assert null["test"] == "paired_bootstrap" and null["p"] > 0.05
+    binary = paired_context_test(np.array([1.0, 0.5, 0.0]), np.array([0.0, 0.5, 1.0]), n_boot=5)
+    assert binary["test"] == "mcnemar_exact"
+
+
+def test_bootstrap_p_of_a_sure_shift_is_its_floor_and_of_no_shift_one() -> None:
+    assert bootstrap_p_value(np.full(50, 0.3) + np.linspace(0, 0.01, 50), 99, 0) == 0.01
+    assert bootstrap_p_value(np.zeros(20), 99, 0) == 1.0
 
 
 def test_no_discordant_pairs_gives_p_one() -> None:
@@ -290,3 +320,12 @@ def test_baseline_for_seeds_broadcasts_only_single_seed_baselines() -> None:
         ["vgg", 0, 0.6],
         ["vgg", 1, 0.7],
     ]
+
+
+def test_the_findings_name_the_test_each_context_got() -> None:
+    from dpsim.report.findings import test_words
+
+    assert test_words(pd.DataFrame({"test": ["mcnemar_exact"]})) == "exact McNemar test"
+    both = pd.DataFrame({"test": ["paired_bootstrap", "mcnemar_exact"]})
+    assert test_words(both) == "exact McNemar test or paired bootstrap test"
+    assert test_words(pd.DataFrame({"effect": [0.1]})) == "exact McNemar test"  # older tables

@@ -5,9 +5,12 @@ items?  Each item is scored by both metrics, so the samples are paired.  The exa
 uses only the discordant items (one metric right, the other wrong) and asks whether "adapted
 better" and "baseline better" are equally likely; it is exact for small counts and makes no
 normality assumption.  Ties (score 0.5) count as half-correct: an item is discordant in favour
-of whichever metric scored higher.  The effect is the difference in mean score with a paired
-bootstrap 95% CI.  Because the question is asked once per context, p-values are corrected
-across contexts within each network (Holm for family-wise error, Benjamini-Hochberg for FDR).
+of whichever metric scored higher.  McNemar needs binary outcomes: where the judges are shares
+(a user's judgments, BAPPS's own), per-item scores are fractions, and the paired bootstrap test
+of the mean score difference is used instead (the ``test`` column says which).  The effect is
+the difference in mean score with a paired bootstrap 95% CI.  Because the question is asked
+once per context, p-values are corrected across contexts within each network (Holm for
+family-wise error, Benjamini-Hochberg for FDR).
 
 (2) Across contexts: does adaptation hurt BAPPS?  Each context gives one delta (adapted minus
 baseline score) per BAPPS subset.  There are few contexts and no reason to assume normality, so
@@ -66,7 +69,10 @@ CONTEXT_TEST_COLUMNS = [
     "improved_significant",
     "adapted_score",
     "baseline_score",
+    "test",
 ]
+#: Per-item 2AFC scores of binary judges: right, wrong, or a tie counted half.
+BINARY_SCORES = (0.0, 0.5, 1.0)
 
 
 def _as_scores(values: np.ndarray, name: str) -> np.ndarray:
@@ -94,11 +100,12 @@ def _bootstrap_ci(
 def paired_context_test(
     adapted: np.ndarray, baseline: np.ndarray, seed: int = 0, n_boot: int = 2000
 ) -> dict[str, Any]:
-    """Exact McNemar test of adapted vs baseline per-item scores on the same items.
+    """Exact McNemar test of adapted vs baseline per-item scores on the same items, or the
+    paired bootstrap test where the scores are not all 0, 0.5 or 1 (judges that are shares).
 
-    Returns a flat dict: statistic (McNemar exact statistic, min of the discordant counts),
-    p (two-sided), effect (mean adapted - mean baseline), ci_low/ci_high (95% paired bootstrap),
-    n, n_adapted_better, n_baseline_better.
+    Returns a flat dict: statistic (McNemar: the exact statistic, min of the discordant counts;
+    bootstrap: the mean difference), p (two-sided), effect (mean adapted - mean baseline),
+    ci_low/ci_high (95% paired bootstrap), n, n_adapted_better, n_baseline_better, test.
     """
     a = _as_scores(adapted, "adapted")
     b = _as_scores(baseline, "baseline")
@@ -110,13 +117,17 @@ def paired_context_test(
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
     n_a = int(np.sum(a > b))
     n_b = int(np.sum(b > a))
+    diffs = a - b
+    binary = bool(np.isin(a, BINARY_SCORES).all() and np.isin(b, BINARY_SCORES).all())
+    test = "mcnemar_exact" if binary else "paired_bootstrap"
     if n_a + n_b == 0:
         statistic, p = 0.0, 1.0
-    else:
+    elif binary:
         table = np.array([[0, n_a], [n_b, 0]])
         res = mcnemar(table, exact=True)
         statistic, p = float(res.statistic), float(min(1.0, res.pvalue))
-    diffs = a - b
+    else:
+        statistic, p = float(diffs.mean()), bootstrap_p_value(diffs, n_boot, seed)
     low, high = _bootstrap_ci(diffs, n_boot, seed)
     return {
         "statistic": statistic,
@@ -129,7 +140,23 @@ def paired_context_test(
         "n_baseline_better": n_b,
         "adapted_score": float(a.mean()),
         "baseline_score": float(b.mean()),
+        "test": test,
     }
+
+
+def bootstrap_p_value(diffs: np.ndarray, n_boot: int, seed: int) -> float:
+    """Two-sided paired bootstrap p-value of H0: mean difference 0.
+
+    The differences are centred (H0 made true), resampled with replacement ``n_boot`` times,
+    and p is the share of resampled means at least as far from 0 as the observed one, with the
+    observed sample counted in (so p is never 0: at least ``1 / (n_boot + 1)``).
+    """
+    observed = abs(float(diffs.mean()))
+    centred = diffs - diffs.mean()
+    rng = np.random.default_rng([seed, 1])
+    idx = rng.integers(0, diffs.size, size=(n_boot, diffs.size))
+    extreme = np.abs(centred[idx].mean(axis=1)) >= observed - 1e-12
+    return float((extreme.sum() + 1) / (n_boot + 1))
 
 
 def correct(p_values: np.ndarray, method: str) -> np.ndarray:
@@ -181,7 +208,8 @@ def context_improvement_table(
     seed: int = 0,
     n_boot: int = 2000,
 ) -> pd.DataFrame:
-    """One paired McNemar test per (network, context[, seed]) on the context test items.
+    """One paired test per (network, context[, seed]) on the context test items: exact
+    McNemar, or the paired bootstrap where the judges are shares (:func:`paired_context_test`).
 
     Holm- and BH-adjusted p-values are computed across contexts within each network.
     """

@@ -221,7 +221,9 @@ def _methods_section(config: Mapping[str, Any]) -> html.Section:
         "epoch' compares the two. Each adapted metric is compared with the untrained "
         f"{config['stats']['baseline']} metric of the same network on the same held-out test "
         "triplets of its context: an exact McNemar test on the items where exactly one metric "
-        "is right, a paired bootstrap 95% CI of the score difference, and Holm (family-wise) "
+        "is right (where the judges are shares rather than 0 or 1, the paired bootstrap test "
+        "of the mean score difference instead), a paired bootstrap 95% CI of the score "
+        "difference, and Holm (family-wise) "
         "and Benjamini-Hochberg (FDR) corrections across the contexts of a network.",
         "On BAPPS, each adapted metric gives one change (adapted minus baseline score) per "
         "subset. Across contexts and seeds these are tested with the Wilcoxon signed-rank test "

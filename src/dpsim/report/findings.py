@@ -31,6 +31,17 @@ def _interval(low: float, high: float, digits: int = 3) -> str:
     return f"95% CI [{low:+.{digits}f}, {high:+.{digits}f}]"
 
 
+#: How the context test of each kind of judge is named in sentences.
+TEST_WORDS = {"mcnemar_exact": "exact McNemar test", "paired_bootstrap": "paired bootstrap test"}
+
+
+def test_words(tests: pd.DataFrame) -> str:
+    """The test(s) behind ``tests`` rows in words (McNemar for 0/1 judges, the paired bootstrap
+    for shares); tables written before the ``test`` column were all McNemar."""
+    used = sorted(set(tests["test"])) if "test" in tests else ["mcnemar_exact"]
+    return " or ".join(TEST_WORDS.get(name, name) for name in used)
+
+
 def context_findings(context_tests: pd.DataFrame, alpha: float) -> list[str]:
     """Per (network, variant): how many contexts improved, raw and significant after Holm."""
     if context_tests.empty:
@@ -42,7 +53,7 @@ def context_findings(context_tests: pd.DataFrame, alpha: float) -> list[str]:
         worse = int(((group["effect"] < 0) & (group["p_holm"] < alpha)).sum())
         sentences.append(
             f"{variant} ({network}) improved on the untrained baseline in {improved} of {cases} "
-            f"context cases, {significant} of them significantly (exact McNemar test, "
+            f"context cases, {significant} of them significantly ({test_words(group)}, "
             f"Holm-adjusted p < {alpha:g}); {worse} got significantly worse. Median change "
             f"in context 2AFC score: {signed(float(group['effect'].median()))}."
         )
