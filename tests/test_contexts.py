@@ -100,3 +100,18 @@ def test_listed_rankings_and_table():
     assert table["kendall_tau"].iloc[1] == 1.0 and table["footrule"].iloc[1] == 0
     assert table["generator_index"].isna().all()
     assert table["order"].iloc[0] == list(STUDY_FIRST)
+
+
+def test_judged_triplets_label_by_ranking_or_by_their_own_judges():
+    d0, d1 = np.array([0, 2, 1]), np.array([1, 0, 2])
+    ranked = C.Judged(d0, d1, ("blur", "jpeg", "noise"))
+    assert ranked.labels(("noise", "jpeg", "blur")).tolist() == [1, 0, 1]
+    chosen = [
+        C.Context("a", ("blur", "jpeg", "noise"), None),
+        C.Context("b", ("noise", "jpeg", "blur"), None),
+    ]
+    assert ranked.matrix(chosen).tolist() == [[0, 1], [1, 0], [0, 1]]
+    assert ranked.rows(np.array([2])).labels(("blur", "jpeg", "noise")).tolist() == [0]
+    people = C.Judged(d0, d1, (), judge=np.array([0.25, 1.0, 0.5]))
+    assert people.labels(()).tolist() == [0.25, 1.0, 0.5]  # whatever the ranking
+    assert people.rows(slice(1, None)).labels(()).tolist() == [1.0, 0.5]

@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from dpsim import contexts as ctx
+from dpsim import feature_cache
 from dpsim.contexts import Context
 from dpsim.scoring import two_afc_score
 
@@ -70,8 +70,7 @@ def fit_weights(
 
 def _labels(chosen: list[Context], cache: Mapping) -> np.ndarray:
     """The judges of a feature cache's triplets under each context, as floats."""
-    matrix = ctx.label_matrix(chosen, cache["d0"], cache["d1"], cache["distortions"])
-    return matrix.astype(np.float64)
+    return feature_cache.judged(cache).matrix(chosen).astype(np.float64)
 
 
 def cap_table(

@@ -123,11 +123,31 @@ def labels(
     return (rank[d0] > rank[d1]).astype(np.uint8)
 
 
-def label_matrix(
-    chosen: Sequence[Context], d0: np.ndarray, d1: np.ndarray, names: Sequence[str]
-) -> np.ndarray:
-    """The judges of every triplet under each context: ``(N, K)``, one column per context."""
-    return np.stack([labels(c.ranking, d0, d1, names) for c in chosen], 1)
+@dataclass(frozen=True)
+class Judged:
+    """What decides the judges of a set of triplets under a context: the distortion ids of p0
+    and p1 and the set they index (a ranking's labels, :func:`labels`), or, for triplets that
+    people judged (a judgments context), those judges themselves (shares in [0, 1])."""
+
+    d0: np.ndarray
+    d1: np.ndarray
+    names: tuple[str, ...]
+    judge: np.ndarray | None = None
+
+    def labels(self, ranking: Sequence[str]) -> np.ndarray:
+        """Each triplet's judge under ``ranking`` (the judges themselves, if people judged)."""
+        if self.judge is not None:
+            return np.asarray(self.judge, dtype=np.float64)
+        return labels(ranking, self.d0, self.d1, self.names)
+
+    def matrix(self, chosen: Sequence[Context]) -> np.ndarray:
+        """The judges under each context: ``(N, K)``, one column per context."""
+        return np.stack([self.labels(c.ranking) for c in chosen], 1)
+
+    def rows(self, rows: slice | np.ndarray) -> Judged:
+        """The same for a subset of the triplets."""
+        judge = None if self.judge is None else self.judge[rows]
+        return Judged(self.d0[rows], self.d1[rows], self.names, judge)
 
 
 def _paired_positions(a: Sequence[str], b: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -40,7 +40,7 @@ import pandas as pd
 import torch
 
 from dpsim import frozen_maps, inference, scoring
-from dpsim.contexts import Context, labels
+from dpsim.contexts import Context, Judged
 from dpsim.data.bapps import BappsDataset
 from dpsim.data.pool import Pool
 from dpsim.metric import DPSMetric, load_metric
@@ -80,20 +80,13 @@ def _two_afc_rows(dataset: str, subset: str, d0, d1, judge) -> pd.DataFrame:
     )
 
 
-def context_rows(
-    distortions: tuple[np.ndarray, np.ndarray, Sequence[str]],
-    contexts: Sequence[Context],
-    d0,
-    d1,
-) -> pd.DataFrame:
+def context_rows(judged: Judged, contexts: Sequence[Context], d0, d1) -> pd.DataFrame:
     """Rows of the context test triplets, scored under each context's labels.
 
-    ``distortions``: the distortion ids of p0 and p1 and the set they index (the pool's ``d0``,
-    ``d1``, ``distortions``); ``d0``, ``d1``: the metric's distances.
+    ``judged``: what decides the triplets' judges (:class:`dpsim.contexts.Judged`); ``d0``,
+    ``d1``: the metric's distances.
     """
-    parts = [
-        _two_afc_rows("context", c.name, d0, d1, labels(c.ranking, *distortions)) for c in contexts
-    ]
+    parts = [_two_afc_rows("context", c.name, d0, d1, judged.labels(c.ranking)) for c in contexts]
     return pd.concat(parts, ignore_index=True)
 
 
@@ -227,9 +220,7 @@ def evaluate_shared(
         scored = bapps_distances(bank, bank, Path(bapps_cache), device, batch_size)
     tables = []
     for column, (chosen, identity) in enumerate(zip(contexts, identities, strict=True)):
-        parts = [
-            context_rows((pool.d0, pool.d1, pool.distortions), chosen, d0[:, column], d1[:, column])
-        ]
+        parts = [context_rows(pool.judged, chosen, d0[:, column], d1[:, column])]
         parts += _bapps_table(scored, column)
         tables.append(_identified(pd.concat(parts, ignore_index=True), identity))
     return tables
@@ -265,7 +256,7 @@ def evaluate(
 
     triplets = np.stack([pool.ref, pool.p0, pool.p1], axis=1)
     d0, d1 = inference.triplet_distances(model, triplets, device=device, batch_size=batch_size)
-    parts = [context_rows((pool.d0, pool.d1, pool.distortions), contexts, d0, d1)]
+    parts = [context_rows(pool.judged, contexts, d0, d1)]
     if bapps_cache is not None:
         parts.append(bapps_rows(model, pair_function, Path(bapps_cache), device, batch_size))
     return _identified(pd.concat(parts, ignore_index=True), identity)
@@ -297,7 +288,8 @@ def evaluate_linear(
     """
     w = np.asarray(weights, dtype=np.float64)
     d0, d1 = test["s0"] @ w, test["s1"] @ w
-    parts = [context_rows((test["d0"], test["d1"], test["distortions"]), contexts, d0, d1)]
+    judged = Judged(test["d0"], test["d1"], test["distortions"])
+    parts = [context_rows(judged, contexts, d0, d1)]
     for key, arrays in sorted((bapps or {}).items()):
         kind, subset = key.split(":")
         if kind == "2afc":

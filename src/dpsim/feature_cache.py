@@ -18,12 +18,15 @@ value, a smaller variance (see :class:`dpsim.train.CachedLinSource`).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from dpsim import integrity, io
+from dpsim.contexts import Judged
 from dpsim.data.bapps import BappsDataset
 from dpsim.data.pool import Pool, load_pool
 from dpsim.inference import to_signed
@@ -164,6 +167,11 @@ def write_cache(
         metric=np.array(description),
     )
     integrity.write_record(path, writer)
+
+
+def judged(cache: Mapping[str, Any]) -> Judged:
+    """What decides the judges of a cache's triplets (see :class:`dpsim.contexts.Judged`)."""
+    return Judged(cache["d0"], cache["d1"], cache["distortions"])
 
 
 def read_cache(path: str | Path) -> dict:

@@ -86,9 +86,14 @@ class Pool:
     def __len__(self) -> int:
         return len(self.ref)
 
+    @property
+    def judged(self) -> contexts.Judged:
+        """What decides the judges of the draw's triplets under a context."""
+        return contexts.Judged(self.d0, self.d1, self.distortions)
+
     def labels(self, ranking: tuple[str, ...]) -> np.ndarray:
         """The context's judge for every triplet: 0 if p0 is the closer image, else 1."""
-        return contexts.labels(ranking, self.d0, self.d1, self.distortions)
+        return self.judged.labels(ranking)
 
 
 def array_sha256(array: np.ndarray) -> str:

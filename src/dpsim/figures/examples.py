@@ -16,7 +16,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from dpsim import contexts as contexts_module
 from dpsim import distortions
 from dpsim.distortions import STUDY, DistortionSet
 from dpsim.figures.common import no_data
@@ -82,10 +81,7 @@ def example_triplets(pool: Pool, contexts: Sequence[Context], count: int, seed: 
     generator = rng(seed, "figure", "example_triplets")
     picks = np.sort(generator.choice(len(pool), min(count, len(pool)), replace=False))
     shown = list(contexts)[:MAX_CONTEXTS]
-    labels = {
-        c.name: contexts_module.labels(c.ranking, pool.d0[picks], pool.d1[picks], pool.distortions)
-        for c in shown
-    }
+    labels = {c.name: pool.judged.rows(picks).labels(c.ranking) for c in shown}
     figure, axes = plt.subplots(len(picks), 3, figsize=(6.6, 2.6 * len(picks)), squeeze=False)
     for row, index in enumerate(picks):
         images = (pool.ref[index], pool.p0[index], pool.p1[index])

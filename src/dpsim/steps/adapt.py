@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from dpsim import contexts, feature_cache, frozen_maps, io
-from dpsim.contexts import Context
+from dpsim.contexts import Context, Judged
 from dpsim.data.pool import load_pool, pool_fingerprint
 from dpsim.metric import DPSMetric, grid_metric, save_metric
 from dpsim.runtime import resolve_device
@@ -35,8 +35,8 @@ from dpsim.train import (
 
 log = logging.getLogger(__name__)
 
-#: A pool draw as a direct training reads it: triplet images on the device, d0, d1, the set.
-_DirectPool = tuple[torch.Tensor, np.ndarray, np.ndarray, tuple[str, ...]]
+#: A pool draw as a direct training reads it: triplet images on the device, what judges them.
+_DirectPool = tuple[torch.Tensor, Judged]
 
 
 def pool_statistics(
@@ -69,9 +69,7 @@ def adapt_lin_all_contexts(
     for key, path in caches.items():
         cache = feature_cache.read_cache(path)  # checked against its record (sha256 included)
         stats[key] = (cache["s0"], cache["s1"])
-        label_sets[key] = contexts.label_matrix(
-            chosen, cache["d0"], cache["d1"], cache["distortions"]
-        )
+        label_sets[key] = feature_cache.judged(cache).matrix(chosen)
         data[str(key)] = cache["sha256"]
     metric = grid_metric(settings["grid"], network, "lin", seed)
     initial = torch.cat([w.detach() for w in metric.weights])
@@ -104,7 +102,7 @@ def adapt_mix_all_contexts(
         maps[key] = frozen_maps.difference_maps(
             metric, drawn.ref, drawn.p0, drawn.p1, device=device
         )
-        label_sets[key] = contexts.label_matrix(chosen, drawn.d0, drawn.d1, drawn.distortions)
+        label_sets[key] = drawn.judged.matrix(chosen)
     stored = sum(layer.numel() * layer.element_size() for m in maps.values() for layer in m)
     log.info("%s: difference maps of %d draws in memory, %.0f MB", network, len(maps), stored / 1e6)
     data = {str(key): pool_fingerprint(path) for key, path in draws.items()}
@@ -173,14 +171,13 @@ def _direct_pools(
     draws: Mapping[int | str, str], limits: Mapping[str, int | None], device: str
 ) -> dict[int | str, _DirectPool]:
     """Each draw's triplet images on ``device`` (uint8, the first ``grid.direct`` triplets) and
-    their distortion ids ``d0``, ``d1`` and set (the labels follow from a context's ranking)."""
+    what decides their judges (the labels follow from a context's ranking)."""
     pools = {}
     for key, path in draws.items():
         drawn = load_pool(path)
         used = slice(limits.get("val_triplets" if key == "val" else "train_triplets"))
         triplets = np.stack([drawn.ref[used], drawn.p0[used], drawn.p1[used]], axis=1)
-        images = torch.from_numpy(triplets).to(device)
-        pools[key] = (images, drawn.d0[used], drawn.d1[used], drawn.distortions)
+        pools[key] = (torch.from_numpy(triplets).to(device), drawn.judged.rows(used))
     return pools
 
 
@@ -196,8 +193,7 @@ def _train_direct(
     """One context of a pack, from a fresh metric, as if alone in its job."""
     cell = settings["job"]
     labelled = {
-        key: (images, contexts.labels(context.ranking, d0, d1, names))
-        for key, (images, d0, d1, names) in pools.items()
+        key: (images, judged.labels(context.ranking)) for key, (images, judged) in pools.items()
     }
     metric = grid_metric(settings["grid"], cell["network"], cell["variant"], cell["seed"])
     metric.dropout.p = _train_settings(settings).dropout
