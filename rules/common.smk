@@ -99,6 +99,12 @@ def direct_resources(pack):
     }
 
 
+def judgments_input(wildcards=None):
+    """The table (or folder) of a judgments context, an input of its pool draws."""
+    section = config["contexts"]
+    return [section["judgments"]["path"]] if section["source"] == "judgments" else []
+
+
 def weights_file(wildcards=None):
     """A state-dict file given as grid.weights: an input, so replacing it re-runs its jobs."""
     return [] if GRID["weights"] in WEIGHT_CHOICES else [GRID["weights"]]

@@ -19,6 +19,7 @@ rule rankings:
 rule pool_draw:
     input:
         images="results/images/{split}.npy",
+        judgments=judgments_input(),  # a judgments context's table: edited, it is read again
     output:
         pool=directory("results/pool/{split}/draw{draw}"),
     params:

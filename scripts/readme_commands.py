@@ -98,12 +98,36 @@ def _adapt(words: list[str], workdir: Path) -> list[str]:
     """``dpsim adapt``: its run folder in the work directory, the tiny config merged last, and
     2 cores (an ``--images`` folder of the README is not on this machine: the embedded photos)."""
     argv, rest = [str(REPO / ".venv/bin/dpsim"), "adapt"], iter(words[2:])
+    config, out = REPO / TINY, workdir / "adapt"
     for word in rest:
         if word in ("--out", "--images", "--config", "--cores"):
             next(rest)  # its value: replaced below, or the default used
+        elif word == "--triplets":  # the README's table is the user's: a generated one here
+            next(rest)
+            argv += ["--triplets", str(_judgments_fixture(workdir))]
+            config = _tiny_with(workdir, {"pool": {"train_draws": 1}})
+            out = workdir / "adapt_triplets"
         else:
             argv.append(word)
-    return [*argv, "--out", str(workdir / "adapt"), "--config", str(REPO / TINY), "--cores", "2"]
+    return [*argv, "--out", str(out), "--config", str(config), "--cores", "2"]
+
+
+def _judgments_fixture(workdir: Path) -> Path:
+    from dpsim.data.judgment_fixture import write_judgment_fixture
+
+    return write_judgment_fixture(workdir / "judgments", count=60)
+
+
+def _tiny_with(workdir: Path, changes: dict) -> Path:
+    """The tiny config with ``changes`` merged in, written into the work directory."""
+    import yaml
+
+    from dpsim.adapt_command import merged
+
+    config = merged(yaml.safe_load((REPO / TINY).read_text()), changes)
+    path = workdir / "tiny_for_adapt.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
 def _tiny_configs(words: list[str]) -> list[str]:

@@ -7,10 +7,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
 from PIL import Image
+from test_judgment_pool import write_judgments
 
 from dpsim import adapt_command, cli, load_metric
 from dpsim.config import ConfigError, load_config
@@ -59,6 +61,21 @@ def test_the_written_config_is_complete_and_reads_back_the_same(tmp_path):
     assert "random" in notes and "SYNTHETIC" in notes and "embedded" not in notes
     expected = request.out / "results/metrics/squeezenet1_1/lin/c000/seed0/last.pt"
     assert expected in adapt_command.checkpoints(config, request.out)
+
+
+def test_triplets_make_a_judgments_context(tmp_path):
+    table = tmp_path / "mine.csv"
+    request = adapt_command.AdaptRequest(out=tmp_path / "run", triplets=table, variants=("lin",))
+    changes = adapt_command.overrides(request)
+    assert changes["contexts"] == {
+        "source": "judgments",
+        "judgments": {"path": str(table.resolve()), "format": "csv"},
+    }
+    assert changes["pool"] == {"train_draws": 1}
+    with pytest.raises(ValueError, match="either --ranking"):
+        adapt_command.overrides(_request(tmp_path, triplets=table))
+    with pytest.raises(ValueError, match="either --ranking"):
+        adapt_command.overrides(adapt_command.AdaptRequest(out=tmp_path / "run"))
 
 
 def test_bad_arguments_are_refused_before_anything_runs(tmp_path):
@@ -128,3 +145,28 @@ def test_dpsim_adapt_from_outside_the_clone_gives_a_loadable_metric(tmp_path, re
     again += ["-d", str(out), "--configfile", str(out / "config.yaml"), "-n"]
     rerun = subprocess.run(again, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0 and "Nothing to be done" in rerun.stdout + rerun.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.workflow
+def test_dpsim_adapt_on_a_csv_of_judgments_gives_a_loadable_metric(tmp_path, repo):
+    """A few hundred judged triplets (shares) -> a metric trained on them, tested by bootstrap."""
+    csv = write_judgments(tmp_path / "data", count=200)
+    mapping = {"ref": "reference", "p0": "first", "p1": "second", "judge": "share"}
+    extra = {**SMALL, "contexts": {"judgments": {"columns": mapping}}}
+    (tmp_path / "small.yaml").write_text(yaml.safe_dump(extra))
+    command = [DPSIM, "adapt", "--triplets", str(csv.relative_to(tmp_path)), "--out", "runs/j"]
+    command += ["--variant", "lin", "--variant", "tune", "--config", "small.yaml", "--cores", "2"]
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    out = tmp_path / "runs/j"
+    tests = pd.read_parquet(out / "results/stats/context_tests.parquet")
+    assert set(tests["variant"]) == {"lin", "tune"} and set(tests["test"]) == {"paired_bootstrap"}
+    assert tests["n"].eq(40).all()  # the test split: 20% of 200
+    for variant in ("lin", "tune"):
+        checkpoint = out / f"results/metrics/alexnet/{variant}/c000/seed0/last.pt"
+        assert f"metric runs/j/results/metrics/alexnet/{variant}/c000/seed0/last.pt" in run.stdout
+        pair = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+        distance = load_metric(checkpoint)(pair[:1], pair[1:])
+        assert float(distance) > 0
+    assert (out / "reports/report.html").stat().st_size > 10_000

@@ -1,4 +1,4 @@
-"""``dpsim adapt``: from a folder of images and a ranking to a trained metric and a report.
+"""``dpsim adapt``: from images and a ranking, or from 2AFC judgments, to a metric and a report.
 
 It writes one complete config (every key, defaults filled) into the run folder, so the run can be
 repeated and edited (``snakemake --configfile <out>/config.yaml``), then runs the workflow that
@@ -45,7 +45,9 @@ class AdaptRequest:
     """What the user asked for on the command line."""
 
     out: Path
-    rankings: tuple[tuple[str, ...], ...]
+    rankings: tuple[tuple[str, ...], ...] = ()
+    triplets: Path | None = None
+    triplets_format: str = "csv"
     network: str = "alexnet"
     variants: tuple[str, ...] = ("lin",)
     images: Path | None = None
@@ -74,6 +76,26 @@ def parse_plugin(text: str) -> tuple[str, str]:
 
 def overrides(request: AdaptRequest) -> dict[str, Any]:
     """The config keys the request sets, over the workflow's default config."""
+    if bool(request.rankings) == (request.triplets is not None):
+        raise ValueError(
+            "give either --ranking (a context of distortions, repeat for more) or --triplets "
+            "(your 2AFC judgments), not both and not neither"
+        )
+    grid = {
+        "networks": [request.network],
+        "variants": list(request.variants),
+        "weights": request.weights,
+        "seeds": [request.seed],
+    }
+    readout: dict[str, Any] = {} if request.readout else {"networks": []}
+    if request.triplets is not None:
+        judgments = {"path": str(request.triplets.resolve()), "format": request.triplets_format}
+        return {
+            "contexts": {"source": "judgments", "judgments": judgments},
+            "pool": {"train_draws": 1},
+            "grid": grid,
+            "readout": readout,
+        }
     members = sorted(request.rankings[0])
     for index, ranking in enumerate(request.rankings[1:], start=1):
         if sorted(ranking) != members:
@@ -89,13 +111,8 @@ def overrides(request: AdaptRequest) -> dict[str, Any]:
         "images": images,
         "distortions": {"set": list(request.rankings[0]), "plugins": dict(request.plugins)},
         "contexts": {"source": "list", "rankings": [list(r) for r in request.rankings]},
-        "grid": {
-            "networks": [request.network],
-            "variants": list(request.variants),
-            "weights": request.weights,
-            "seeds": [request.seed],
-        },
-        "readout": {} if request.readout else {"networks": []},
+        "grid": grid,
+        "readout": readout,
     }
 
 
@@ -143,7 +160,7 @@ def offline_notes(config: Mapping[str, Any]) -> list[str]:
         notes.append("backbone weights: random (no ImageNet weights; give --weights imagenet)")
     if config["bapps"]["source"] == "fixture":
         notes.append("BAPPS: the offline fixture with SYNTHETIC judgments (bapps.source)")
-    if config["images"]["source"] == "embedded":
+    if config["images"]["source"] == "embedded" and config["contexts"]["source"] != "judgments":
         notes.append("images: photographs embedded in installed packages (give --images DIR)")
     return notes
 
@@ -158,7 +175,10 @@ def snakemake_command(out: Path, config_path: Path, cores: int, dry_run: bool) -
 def checkpoints(config: Mapping[str, Any], out: Path) -> list[Path]:
     """The trained metrics' checkpoints of the run (:data:`CHECKPOINTS` of each context)."""
     trained = [v for v in config["grid"]["variants"] if v not in UNTRAINED]
-    names = [context_name(index) for index in range(len(config["contexts"]["rankings"]))]
+    count = (
+        1 if config["contexts"]["source"] == "judgments" else len(config["contexts"]["rankings"])
+    )
+    names = [context_name(index) for index in range(count)]
     return [
         out / f"results/metrics/{network}/{variant}/{context}/seed{seed}/{kind}.pt"
         for network in config["grid"]["networks"]

@@ -351,7 +351,8 @@ def write_stats(
         from dpsim.data.pool import load_pool  # torch: only for the pool's distortion ids
 
         drawn = load_pool(test_pool)
-        distortions = (drawn.d0, drawn.d1, drawn.distortions)
+        if drawn.judge is None:  # judged triplets have no distortion pairs to analyse
+            distortions = (drawn.d0, drawn.d1, drawn.distortions)
     tables = compute_stats(
         read_context_items(eval_paths),
         pd.read_parquet(summary_path),

@@ -151,7 +151,9 @@ def _adapt(args: argparse.Namespace) -> int:
 
     request = adapt_command.AdaptRequest(
         out=Path(args.out),
-        rankings=tuple(adapt_command.parse_ranking(r) for r in args.ranking),
+        rankings=tuple(adapt_command.parse_ranking(r) for r in args.ranking or []),
+        triplets=Path(args.triplets) if args.triplets else None,
+        triplets_format=args.format,
         network=args.net,
         variants=tuple(args.variant or ["lin"]),
         images=Path(args.images) if args.images else None,
@@ -231,8 +233,16 @@ def build_parser() -> argparse.ArgumentParser:
     adapt.add_argument(
         "--ranking",
         action="append",
-        required=True,
         help="a context: distortions comma-separated, most similar first (repeat for more)",
+    )
+    adapt.add_argument(
+        "--triplets", help="a context of your 2AFC judgments: a CSV (ref, p0, p1, judge) or folder"
+    )
+    adapt.add_argument(
+        "--format",
+        choices=("csv", "nights", "bapps"),
+        default="csv",
+        help="layout of --triplets: csv (columns ref, p0, p1, judge), nights, bapps (a folder)",
     )
     adapt.add_argument("--net", default="alexnet", help="backbone network (alexnet)")
     adapt.add_argument(

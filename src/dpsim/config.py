@@ -233,6 +233,8 @@ def _ranking_problems(config: dict) -> Iterator[str]:
             yield str(error)
     if contexts["source"] == "list" and not contexts["rankings"]:
         yield "contexts.rankings: contexts.source is 'list' but the list is empty"
+    if contexts["source"] == "judgments":
+        yield from _judgments_problems(config)
     if contexts["source"] == "generator" and contexts["rankings"]:
         yield (
             "contexts.rankings: given, but contexts.source is 'generator', which ignores it; set "
@@ -244,6 +246,28 @@ def _ranking_problems(config: dict) -> Iterator[str]:
             f"contexts.count: only {possible} distinct rankings of {len(names)} distortions "
             f"exist, asked for {contexts['count']}"
         )
+
+
+def _judgments_problems(config: dict) -> Iterator[str]:
+    section = config["contexts"]["judgments"]
+    if section["path"] is None:
+        yield (
+            "contexts.judgments.path: contexts.source is 'judgments' but no file or folder is "
+            "given; name your CSV (or BAPPS-layout folder)"
+        )
+    if config["contexts"]["rankings"]:
+        yield "contexts.rankings: given, but contexts.source is 'judgments', which ignores them"
+    if config["pool"]["train_draws"] != 1:
+        yield (
+            f"pool.train_draws: {config['pool']['train_draws']}, but judgments have one training "
+            "set (no fresh draws to make): set pool.train_draws: 1"
+        )
+    total = sum(section["fractions"].values())
+    if abs(total - 1.0) > 1e-9:
+        yield f"contexts.judgments.fractions: train, val and test sum to {total:g}, not 1"
+    needs_votes = section["min_votes"] is not None and section["format"] == "csv"
+    if needs_votes and section["columns"]["votes"] is None:
+        yield "contexts.judgments.min_votes: needs contexts.judgments.columns.votes"
 
 
 def _network_problems(config: dict) -> Iterator[str]:

@@ -196,17 +196,27 @@ def rankings_table(
         {
             "context": c.name,
             "order": list(c.ranking),
-            "order_text": " > ".join(c.ranking),
+            "order_text": " > ".join(c.ranking) or "people's judgments",
             "generator_index": c.generator_index,
             "generator_seed": generator_seed if c.generator_index is not None else None,
-            "kendall_distance": discordant_pairs(c.ranking, names),
-            "kendall_tau": kendall_tau(c.ranking, names),
-            "footrule": footrule(c.ranking, names),
+            **_distances(c.ranking, names),
         }
         for c in contexts
     ]
     table = pd.DataFrame(rows, columns=list(RANKINGS_COLUMNS))
-    return table.astype({"generator_index": "Int64", "generator_seed": "Int64"})
+    integers = ("generator_index", "generator_seed", "kendall_distance", "footrule")
+    return table.astype({**dict.fromkeys(integers, "Int64"), "kendall_tau": "float64"})
+
+
+def _distances(ranking: Sequence[str], names: Sequence[str]) -> dict[str, object]:
+    """A ranking's distances to the identity order; none for a judgments context (no ranking)."""
+    if not ranking:
+        return {"kendall_distance": None, "kendall_tau": np.nan, "footrule": None}
+    return {
+        "kendall_distance": discordant_pairs(ranking, names),
+        "kendall_tau": kendall_tau(ranking, names),
+        "footrule": footrule(ranking, names),
+    }
 
 
 def read_contexts(rankings_path: str | Path) -> list[Context]:
@@ -240,7 +250,10 @@ def contexts_from_records(records: Sequence[Mapping[str, object]]) -> list[Conte
 
 def contexts_from_config(section: Mapping, names: Sequence[str] = DISTORTIONS) -> list[Context]:
     """Contexts described by the config's ``contexts`` section (already schema-validated),
-    rankings of ``names`` (the run's ``distortions.set``)."""
+    rankings of ``names`` (the run's ``distortions.set``). ``judgments``: one context, ``c000``,
+    with no ranking: people's judges label its triplets (:class:`Judged`)."""
+    if section["source"] == "judgments":
+        return [Context(context_name(0), (), None)]
     if section["source"] == "list":
         if not section["rankings"]:
             raise ValueError("contexts.rankings: source is 'list' but no rankings are given")

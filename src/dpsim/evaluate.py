@@ -288,7 +288,7 @@ def evaluate_linear(
     """
     w = np.asarray(weights, dtype=np.float64)
     d0, d1 = test["s0"] @ w, test["s1"] @ w
-    judged = Judged(test["d0"], test["d1"], test["distortions"])
+    judged = Judged(test["d0"], test["d1"], test["distortions"], test.get("judge"))
     parts = [context_rows(judged, contexts, d0, d1)]
     for key, arrays in sorted((bapps or {}).items()):
         kind, subset = key.split(":")

@@ -162,7 +162,8 @@ def write_cache(
         s1=s1,
         d0=pool.d0,
         d1=pool.d1,
-        distortions=np.array(pool.distortions),
+        distortions=np.array(pool.distortions, dtype=str),
+        **_judges(pool),
         channels=channels,
         metric=np.array(description),
     )
@@ -171,7 +172,13 @@ def write_cache(
 
 def judged(cache: Mapping[str, Any]) -> Judged:
     """What decides the judges of a cache's triplets (see :class:`dpsim.contexts.Judged`)."""
-    return Judged(cache["d0"], cache["d1"], cache["distortions"])
+    return Judged(cache["d0"], cache["d1"], cache["distortions"], cache.get("judge"))
+
+
+def _judges(pool: Pool) -> dict[str, np.ndarray]:
+    """``{"judge": ...}`` for a draw of people's judgments, else nothing to store."""
+    judge = getattr(pool, "judge", None)
+    return {} if judge is None else {"judge": np.asarray(judge)}
 
 
 def read_cache(path: str | Path) -> dict:
@@ -188,6 +195,7 @@ def read_cache(path: str | Path) -> dict:
             "distortions": tuple(
                 str(name) for name in data.get("distortions", np.array(DISTORTIONS))
             ),
+            "judge": data["judge"] if "judge" in data.files else None,
             "channels": tuple(int(c) for c in data["channels"]),
             "metric": json.loads(str(data["metric"])),
             "sha256": digest,

@@ -181,6 +181,7 @@ def run_preflight(
     workdir = Path(workdir)
     checks = _resolve_downloads(_data_needs(config, workdir), timeout)
     checks += plugin_checks(config)
+    checks += judgments_checks(config, workdir)
     checks.append(check_gpu(config["device"]))
     checks += check_disk(disk_needs(config, workdir))
     for check in checks:  # the caller reports failures (raise_on_failure, the CLI)
@@ -205,6 +206,7 @@ def startup_checks(
     checks = [need for need in needs if isinstance(need, Check)]  # downloads: their own jobs
     checks += _mos_checks(config, workdir)
     checks += plugin_checks(config)
+    checks += judgments_checks(config, workdir)
     if gpu:
         checks.append(check_gpu(config["device"]))
     return checks
@@ -218,6 +220,30 @@ def _data_needs(config: dict[str, Any], workdir: Path) -> list[Check | _Download
         *_readout_weights_needs(config, workdir),
         *_images_needs(config["images"], workdir),
     ]
+
+
+def judgments_checks(config: dict[str, Any], workdir: str | Path = ".") -> list[Check]:
+    """A judgments context's table read in full before any job: every image there, every judge
+    in [0, 1], no repeated triplet, each split big enough, one image size (or a resize)."""
+    if config["contexts"]["source"] != "judgments":
+        return []
+    from dpsim import judgments
+    from dpsim.data import judgment_pool
+
+    section = config["contexts"]["judgments"]
+    try:
+        table = judgment_pool.read_configured(section, workdir)
+        splits = judgment_pool.configured_splits(table, section, config["seed"])
+        width, height = judgments.image_size(table, section["resize"])
+    except (judgments.JudgmentsError, ValueError) as error:
+        return [Check("judgments", False, f"contexts.judgments: {error}")]
+    if width != height:
+        message = f"contexts.judgments: {table.source}: images are {width}x{height}; set resize"
+        return [Check("judgments", False, message)]
+    sizes = ", ".join(f"{name} {len(rows)}" for name, rows in splits.items())
+    kind = "0/1 judges" if table.binary else "judges that are shares (paired bootstrap tests)"
+    text = f"{table.source}: {len(table)} triplets ({sizes}), {width} px, {kind}"
+    return [Check("judgments", True, text)]
 
 
 def plugin_checks(config: dict[str, Any]) -> list[Check]:

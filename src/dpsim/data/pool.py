@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 #: 2: the spec records the distortion set; format 1 (no set) was always the study's six.
 POOL_FORMAT = 2
 ARRAYS = ("ref", "p0", "p1", "ref_index", "triplet", "d0", "d1", "params0", "params1")
+#: Arrays only some draws hold: ``judge`` (float64 shares) in a draw made from judgments.
+OPTIONAL_ARRAYS = ("judge",)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class Pool:
     params0: np.ndarray
     params1: np.ndarray
     distortions: tuple[str, ...] = STUDY.names
+    judge: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ref)
@@ -89,7 +92,7 @@ class Pool:
     @property
     def judged(self) -> contexts.Judged:
         """What decides the judges of the draw's triplets under a context."""
-        return contexts.Judged(self.d0, self.d1, self.distortions)
+        return contexts.Judged(self.d0, self.d1, self.distortions, self.judge)
 
     def labels(self, ranking: tuple[str, ...]) -> np.ndarray:
         """The context's judge for every triplet: 0 if p0 is the closer image, else 1."""
@@ -206,12 +209,36 @@ def build_pool(
             log.info("reusing finished shard %s", path.name)
         start, stop = spec.shard_bounds(shard)
         shards.append({**integrity.file_record(path), "triplets": stop - start})
+    return _publish(work, out_dir, spec, shards, writer)
+
+
+def _publish(work: Path, out_dir: Path, spec: PoolSpec, shards: list, writer: str) -> dict:
+    """Write the manifest into the partial folder and rename it into place."""
     manifest = {"spec": asdict(spec), "shards": shards, "rule": writer}
     io.write_json(manifest, work / "manifest.json")
     if out_dir.exists():
         shutil.rmtree(out_dir)
     work.rename(out_dir)
     return manifest
+
+
+def write_arrays_draw(
+    arrays: dict[str, np.ndarray],
+    out_dir: str | Path,
+    spec: PoolSpec,
+    writer: str = "",
+) -> dict:
+    """Write ready-made triplet arrays (all of :data:`ARRAYS`, maybe ``judge``) as a pool draw
+    with ``spec`` in its manifest, sharded and atomically, as :func:`build_pool` writes one."""
+    out_dir = Path(out_dir)
+    work = _prepare_work_dir(out_dir, spec)
+    shards = []
+    for shard in range(spec.shard_count):
+        start, stop = spec.shard_bounds(shard)
+        path = work / f"shard_{shard:05d}.npz"
+        io.write_npz(path, **{name: values[start:stop] for name, values in arrays.items()})
+        shards.append({**integrity.file_record(path), "triplets": stop - start})
+    return _publish(work, out_dir, spec, shards, writer)
 
 
 def _prepare_work_dir(out_dir: Path, spec: PoolSpec) -> Path:
@@ -268,7 +295,8 @@ def load_pool(pool_dir: str | Path, verify: bool = True) -> Pool:
             path, shard, recorded_in=manifest_path, rule=rule, rebuild=pool_dir, sha256=verify
         )
         with integrity.readable(path, rule=rule, rebuild=pool_dir), np.load(path) as data:
-            arrays = {name: data[name] for name in ARRAYS}
+            present = [name for name in OPTIONAL_ARRAYS if name in data.files]
+            arrays = {name: data[name] for name in (*ARRAYS, *present)}
         if len(arrays["ref"]) != shard["triplets"]:
             raise integrity.CorruptIntermediateError.of(
                 path,
@@ -276,7 +304,7 @@ def load_pool(pool_dir: str | Path, verify: bool = True) -> Pool:
                 rule=rule,
                 rebuild=pool_dir,
             )
-        for name in ARRAYS:
-            parts[name].append(arrays[name])
-    arrays = {name: np.concatenate(parts[name]) for name in ARRAYS}
+        for name in arrays:
+            parts.setdefault(name, []).append(arrays[name])
+    arrays = {name: np.concatenate(values) for name, values in parts.items()}
     return Pool(**arrays, distortions=names)

@@ -87,10 +87,8 @@ def example_triplets(pool: Pool, contexts: Sequence[Context], count: int, seed: 
         images = (pool.ref[index], pool.p0[index], pool.p1[index])
         titles = (
             f"reference (triplet {int(pool.triplet[index])})",
-            "p0: "
-            + distortions.describe_named(pool.distortions[pool.d0[index]], pool.params0[index]),
-            "p1: "
-            + distortions.describe_named(pool.distortions[pool.d1[index]], pool.params1[index]),
+            _image_title(pool, index, 0),
+            _image_title(pool, index, 1),
         )
         for col, (image, text) in enumerate(zip(images, titles, strict=True)):
             axis = axes[row, col]
@@ -98,11 +96,14 @@ def example_triplets(pool: Pool, contexts: Sequence[Context], count: int, seed: 
             axis.set_xticks([])
             axis.set_yticks([])
             axis.set_title(text, fontsize=7.5)
-            if col > 0 and shown:
+            if col > 0 and shown and pool.judge is None:
                 closer = [name for name, label in labels.items() if label[row] == col - 1]
                 axis.set_xlabel(
                     "closer for: " + (", ".join(closer) or "none of these contexts"), fontsize=8
                 )
+            elif col > 0 and pool.judge is not None:
+                share = float(pool.judge[index]) if col == 2 else 1 - float(pool.judge[index])
+                axis.set_xlabel(f"closer for {100 * share:.0f}% of the judges", fontsize=8)
     figure.suptitle(title, fontsize=10)
     figure.text(0.5, 0.005, _ranking_caption(shown), ha="center", va="bottom", fontsize=7.5)
     caption_inches = 0.08 + 0.14 * (len(shown) + 1)
@@ -111,9 +112,20 @@ def example_triplets(pool: Pool, contexts: Sequence[Context], count: int, seed: 
     return figure
 
 
+def _image_title(pool: Pool, index: int, side: int) -> str:
+    """``p0: blur (k=11, s=4.2)``; for judged triplets (no distortion ids) ``p0``."""
+    ids, params = (pool.d0, pool.params0) if side == 0 else (pool.d1, pool.params1)
+    if pool.judge is not None:
+        return f"p{side}"
+    name = pool.distortions[int(ids[index])]
+    return f"p{side}: " + distortions.describe_named(name, params[index])
+
+
 def _ranking_caption(shown: Sequence[Context]) -> str:
     """One line per context: its ranking from most similar to most changed."""
     if not shown:
         return "no contexts given: no judge shown"
-    lines = [f"{c.name}: {' > '.join(c.ranking)}" for c in shown]
+    lines = [
+        f"{c.name}: {' > '.join(c.ranking) or 'ranked by people (the shares shown)'}" for c in shown
+    ]
     return "contexts rank distortions from most similar to most changed\n" + "\n".join(lines)

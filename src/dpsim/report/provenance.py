@@ -59,6 +59,23 @@ def _images(section: Mapping[str, Any]) -> tuple[str, str | None]:
     return f"torchvision dataset {source.upper()} ({section['size']}x{section['size']})", None
 
 
+def _contexts(contexts: dict) -> str:
+    """Where the run's contexts come from, in words."""
+    if contexts["source"] == "judgments":
+        judgments = contexts["judgments"]
+        return (
+            f"one context of people's 2AFC judgments, {judgments['path']} ({judgments['format']}), "
+            "split into train / val / test; they stand in for the synthetic pool"
+        )
+    if contexts["source"] == "generator":
+        distinct = ", distinct only" if contexts["distinct"] else ""
+        return (
+            f"{contexts['count']} rankings from the reference generator (seed "
+            f"{contexts['generator_seed']}{distinct})"
+        )
+    return f"{len(contexts['rankings'])} rankings listed in the config"
+
+
 def _weights(grid: Mapping[str, Any]) -> tuple[str, str | None]:
     weights = grid["weights"]
     if weights == "random":
@@ -92,13 +109,7 @@ def provenance(config: Mapping[str, Any], bapps_manifest: Mapping[str, Any]) -> 
         _weights(config["grid"]),
         _bapps(bapps_manifest),
     ]
-    contexts = config["contexts"]
-    described = (
-        f"{contexts['count']} rankings from the reference generator (seed "
-        f"{contexts['generator_seed']}{', distinct only' if contexts['distinct'] else ''})"
-        if contexts["source"] == "generator"
-        else f"{len(contexts['rankings'])} rankings listed in the config"
-    )
+    described = _contexts(config["contexts"])
     return Provenance(
         images=parts[0][0],
         weights=parts[1][0],

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dpsim import contexts, io
-from dpsim.data import pool, sources
+from dpsim.data import judgment_pool, pool, sources
 from dpsim.distortions import DistortionSet
 from dpsim.figure_registry import draw_figures
 from dpsim.runtime import resolve_device
@@ -29,9 +29,21 @@ def rankings(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO
 
 
 def pool_draw(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JOB) -> None:
-    """One draw of the shared triplet pool of a split, from ``inputs["images"]``."""
+    """One draw of the shared triplet pool of a split, from ``inputs["images"]``; for a
+    judgments context, the split's rows of the user's judgments instead."""
     job.start()
     split, draw = settings["job"]["split"], settings["job"]["draw"]
+    if settings.get("contexts", {}).get("source") == "judgments":
+        manifest = judgment_pool.build_judgment_draw(
+            settings["contexts"]["judgments"],
+            outputs["pool"],
+            split=split,
+            seed=settings["seed"],
+            shard_size=settings["pool"]["shard_size"],
+            writer=job.rule,
+        )
+        log.info("judgments %s: %d triplets", split, manifest["spec"]["triplets"])
+        return
     section = settings["pool"]
     manifest = pool.build_pool(
         sources.read_split_images(inputs["images"]),

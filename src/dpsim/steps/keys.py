@@ -144,6 +144,9 @@ def _distortions(config: Config) -> dict[str, Any]:
 
 def pool_draw(config: Config, wildcards: Wildcards) -> dict[str, Any]:
     split = wildcards["split"]
+    if config["contexts"]["source"] == "judgments":  # the judgments are the pool
+        keys = pick(config, "contexts.source", "contexts.judgments", "pool.shard_size", "seed")
+        return plain({**keys, "job": _job(wildcards, "split", "draw")})
     keys = pick(config, f"pool.triplets.{split}", "pool.shard_size", "pool.batch_size")
     return plain(
         {
