@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from test_judgment_pool import write_judgments
 
 from dpsim import adapt_command, cli, load_metric
 from dpsim.config import ConfigError, load_config
+from dpsim.data.pool import load_pool
 
 DPSIM = str(Path(sys.executable).parent / "dpsim")  # the installed console script
 SMALL = {
@@ -95,6 +97,10 @@ def test_bad_arguments_are_refused_before_anything_runs(tmp_path):
     assert status == 2 and not (tmp_path / "x").exists()
 
 
+def _run(command: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=900, env=env)
+
+
 def _photos(folder: Path, count: int = 12) -> None:
     folder.mkdir()
     generator = np.random.default_rng(0)
@@ -108,16 +114,30 @@ def _photos(folder: Path, count: int = 12) -> None:
 @pytest.mark.slow
 @pytest.mark.workflow
 def test_dpsim_adapt_from_outside_the_clone_gives_a_loadable_metric(tmp_path, repo):
-    """Photos and a ranking of new distortions -> a metric, a report and a config to rerun."""
+    """Photos and a ranking of new distortions and a plug-in -> a metric, a report and a config
+    to rerun; the whole workflow over a set with no study distortion (pool, labels, training,
+    evaluation, pairs analysis, figures, report)."""
     assert repo not in tmp_path.parents
     _photos(tmp_path / "photos")
-    (tmp_path / "small.yaml").write_text(yaml.safe_dump(SMALL))
-    command = [DPSIM, "adapt", "--images", "photos", "--ranking", "pixelate,jpeg,noise"]
-    command += ["--out", "runs/mine", "--config", "small.yaml", "--cores", "2"]
-    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    small = {**SMALL, "distortions": {"params": {"jpeg": {"quality": [5, 20]}}}}
+    (tmp_path / "small.yaml").write_text(yaml.safe_dump(small))
+    env = {**os.environ, "PYTHONPATH": str(repo / "tests")}  # tests/user_distortions.py
+    chosen = ["pixelate", "jpeg", "noise", "occlusion", "stripes"]
+    command = [DPSIM, "adapt", "--images", "photos", "--ranking", ",".join(chosen)]
+    command += ["--plugin", "stripes=user_distortions:stripes", "--out", "runs/mine"]
+    command += ["--config", "small.yaml", "--cores", "2"]
+    run = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=900, env=env
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "offline run, backbone weights: random" in run.stdout
     out = tmp_path / "runs/mine"
+    pool = load_pool(out / "results/pool/test/draw0")
+    assert pool.distortions == tuple(chosen) and pool.params0.shape[1] == 4
+    jpeg = np.concatenate([pool.params0[pool.d0 == 1, 0], pool.params1[pool.d1 == 1, 0]])
+    assert len(jpeg) and jpeg.min() >= 5 and jpeg.max() <= 20
+    pairs = pd.read_parquet(out / "results/stats/pairs.parquet")
+    assert "stripes" in set(pairs["first"]) | set(pairs["second"]) <= set(chosen)
     checkpoint = out / "results/metrics/alexnet/lin/c000/seed0/last.pt"
     assert "metric runs/mine/results/metrics/alexnet/lin/c000/seed0/last.pt" in run.stdout
     assert (out / "reports/report.html").stat().st_size > 10_000
@@ -127,24 +147,22 @@ def test_dpsim_adapt_from_outside_the_clone_gives_a_loadable_metric(tmp_path, re
     assert distances.shape == (1,) and float(distances) > 0
     pair = ["photos/0.png", "photos/1.png", "--metric", str(checkpoint), "--size", "64"]
     shown = subprocess.run(
-        [DPSIM, "distance", *pair],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [DPSIM, "distance", *pair], cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert shown.returncode == 0, shown.stderr
     assert float(shown.stdout.split()[0]) > 0
-    again = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(adapt_command.workflow_dir() / "Snakefile"),
-    ]
-    again += ["-d", str(out), "--configfile", str(out / "config.yaml"), "-n"]
-    rerun = subprocess.run(again, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    workflow = str(adapt_command.workflow_dir() / "Snakefile")
+    again = [sys.executable, "-m", "snakemake", "-s", workflow, "-d", str(out)]
+    again += ["--configfile", str(out / "config.yaml"), "-n"]
+    rerun = _run(again, tmp_path, env)
     assert rerun.returncode == 0 and "Nothing to be done" in rerun.stdout + rerun.stderr
+    broken = [*command[:6], "--plugin", "stripes=user_distortions:nope", "--out", "runs/broken"]
+    run = subprocess.run(
+        [*broken, "--dry-run"], cwd=tmp_path, capture_output=True, text=True, env=env
+    )
+    said = run.stdout + run.stderr
+    assert run.returncode != 0 and "distortions.plugins.stripes" in said
+    assert "user_distortions has no function 'nope'" in said
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -34,11 +33,9 @@ from lint_workflow import unexpected_lints
 pytestmark = pytest.mark.workflow
 
 
-def snakemake(
-    repo: Path, workdir: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
+def snakemake(repo: Path, workdir: Path, *args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(workdir)]
-    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=600, env=env)
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=600)
 
 
 def _config(tmp_path: Path, repo: Path, **changes) -> Path:
@@ -355,48 +352,6 @@ def test_pool_does_not_depend_on_the_contexts(tiny_run, tmp_path, repo):
         first = json.loads((tiny_run / "results/pool" / draw_dir / "manifest.json").read_text())
         second = json.loads((tmp_path / "results/pool" / draw_dir / "manifest.json").read_text())
         assert first["shards"] == second["shards"]  # identical sha256 of every shard
-
-
-@pytest.mark.slow
-def test_a_run_over_new_distortions_and_a_plugin_ends_in_the_report(tmp_path, repo):
-    """The whole workflow over a set of degradations and a user's plug-in (no study distortion):
-    rankings, pool, labels, training, evaluation, pairs analysis, figures, report."""
-    chosen = ["jpeg", "noise", "pixelate", "occlusion", "stripes"]
-    config = _config(
-        tmp_path,
-        repo,
-        distortions={
-            "set": chosen,
-            "plugins": {"stripes": "user_distortions:stripes"},  # tests/user_distortions.py
-            "params": {"jpeg": {"quality": [5, 20]}},
-        },
-        grid={"networks": ["alexnet"], "variants": ["lin", "tune"], "seeds": [0]},
-        readout={"networks": []},
-    )
-    env = {**os.environ, "PYTHONPATH": str(repo / "tests")}
-    run = snakemake(repo, tmp_path, "--configfile", str(config), "--cores", "2", env=env)
-    assert run.returncode == 0, run.stderr[-4000:]
-    rankings = pd.read_parquet(tmp_path / "results/contexts/rankings.parquet")
-    assert all(sorted(order) == sorted(chosen) for order in rankings["order"])
-    pool = load_pool(tmp_path / "results/pool/test/draw0")
-    assert pool.distortions == tuple(chosen) and pool.params0.shape[1] == 4
-    jpeg = np.concatenate([pool.params0[pool.d0 == 0, 0], pool.params1[pool.d1 == 0, 0]])
-    assert len(jpeg) and jpeg.min() >= 5 and jpeg.max() <= 20
-    pairs = pd.read_parquet(tmp_path / "results/stats/pairs.parquet")
-    assert set(pairs["first"]) | set(pairs["second"]) <= set(chosen)
-    assert "stripes" in set(pairs["first"]) | set(pairs["second"])
-    evaluated = pd.read_parquet(tmp_path / "results/summary.parquet")
-    assert {"lin", "tune"} <= set(evaluated["variant"])
-    assert (tmp_path / "reports/report.html").stat().st_size > 10_000
-    broken = _config(
-        tmp_path,
-        repo,
-        distortions={"set": ["jpeg", "stripes"], "plugins": {"stripes": "user_distortions:nope"}},
-    )
-    run = snakemake(repo, tmp_path, "-n", "--configfile", str(broken), env=env)
-    said = run.stdout + run.stderr
-    assert run.returncode != 0 and "distortions.plugins.stripes" in said
-    assert "user_distortions has no function 'nope'" in said
 
 
 def _damageable_copy(tiny_run: Path, tmp_path: Path) -> Path:
