@@ -23,10 +23,7 @@ import yaml
 
 from dpsim.config import ConfigError, load_config, validate_config
 from dpsim.contexts import context_name
-from dpsim.names import UNTRAINED
-
-#: Trained variants of the grid: ``dpsim adapt`` names their checkpoints at the end.
-CHECKPOINTS = ("last", "best")
+from dpsim.names import CHECKPOINTS, UNTRAINED
 
 
 def workflow_dir() -> Path:
@@ -173,7 +170,8 @@ def snakemake_command(out: Path, config_path: Path, cores: int, dry_run: bool) -
 
 
 def checkpoints(config: Mapping[str, Any], out: Path) -> list[Path]:
-    """The trained metrics' checkpoints of the run (:data:`CHECKPOINTS` of each context)."""
+    """The trained metrics' checkpoints of the run (each of :data:`dpsim.names.CHECKPOINTS`,
+    per context)."""
     trained = [v for v in config["grid"]["variants"] if v not in UNTRAINED]
     count = (
         1 if config["contexts"]["source"] == "judgments" else len(config["contexts"]["rankings"])

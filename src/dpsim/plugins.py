@@ -58,15 +58,6 @@ def generator_for(seed: int, name: str) -> torch.Generator:
     return torch.Generator().manual_seed(int(state) & (2**63 - 1))
 
 
-def apply(
-    path: str, name: str, images: torch.Tensor, seed: int, width: int
-) -> tuple[torch.Tensor, np.ndarray]:
-    """Run plug-in ``path`` on a float batch in [0, 1]; float result and ``(N, width)`` params."""
-    pixels = images.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
-    result, params = call(path, name, pixels, generator_for(seed, name), width)
-    return result.to(images.dtype).div_(255.0), params
-
-
 def call(
     path: str, name: str, pixels: torch.Tensor, generator: torch.Generator, width: int
 ) -> tuple[torch.Tensor, np.ndarray]:
