@@ -105,6 +105,16 @@ def judgments_input(wildcards=None):
     return [section["judgments"]["path"]] if section["source"] == "judgments" else []
 
 
+def judgment_set_tables(wildcards=None):
+    """The tables (or folders) of evaluate.judgment_sets: inputs of their packing."""
+    return [section["path"] for section in config["evaluate"]["judgment_sets"].values()]
+
+
+def judgment_sets_input(wildcards=None):
+    """The packed judgment sets every evaluation scores beside BAPPS (none configured: none)."""
+    return ["results/judgments/cache"] if config["evaluate"]["judgment_sets"] else []
+
+
 def weights_file(wildcards=None):
     """A state-dict file given as grid.weights: an input, so replacing it re-runs its jobs."""
     return [] if GRID["weights"] in WEIGHT_CHOICES else [GRID["weights"]]

@@ -89,3 +89,21 @@ rule bapps_cache:
         runtime=120,
     script:
         "../workflow_scripts/bapps_cache.py"
+
+
+# Extra human 2AFC sets (evaluate.judgment_sets, e.g. NIGHTS) packed in BAPPS's cache layout.
+rule judgment_sets:
+    input:
+        tables=judgment_set_tables(),
+    output:
+        cache=directory("results/judgments/cache"),
+    params:
+        settings=settings("judgment_sets"),
+    log:
+        "logs/data/judgment_sets.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "../workflow_scripts/judgment_sets.py"

@@ -1,4 +1,5 @@
-# Evaluation: every metric on the context test triplets and on BAPPS, one row per item.
+# Evaluation: every metric on the context test triplets, on BAPPS and on the extra judgment sets
+# (evaluate.judgment_sets), one row per item.
 # One job scores the metrics of all contexts of a (network, variant, seed): many small jobs
 # would spend most of their time starting Python and importing torch. lin metrics are scored
 # from the frozen backbone's statistics, computed once per network: one dot product per item;
@@ -9,6 +10,7 @@ rule evaluation_statistics:
     input:
         pool="results/pool/test/draw0",
         bapps="results/bapps/cache",
+        judgment_sets=judgment_sets_input(),
         weights=weights_file(),
     output:
         test="results/cache/{network}/seed{seed}/test_draw0.npz",
@@ -66,6 +68,7 @@ rule evaluate_trained:
         pool="results/pool/test/draw0",
         rankings="results/contexts/rankings.parquet",
         bapps="results/bapps/cache",
+        judgment_sets=judgment_sets_input(),
     output:
         evaluations=expand(
             "results/eval/{{network}}/{{variant}}/{context}/seed{{seed}}.parquet",
@@ -97,6 +100,7 @@ rule evaluate_mix:
         pool="results/pool/test/draw0",
         rankings="results/contexts/rankings.parquet",
         bapps="results/bapps/cache",
+        judgment_sets=judgment_sets_input(),
         weights=weights_file(),
     output:
         evaluations=expand(
@@ -120,6 +124,7 @@ rule evaluate_untrained:
         pool="results/pool/test/draw0",
         rankings="results/contexts/rankings.parquet",
         bapps="results/bapps/cache",
+        judgment_sets=judgment_sets_input(),
         weights=lambda w: weights_file() if w.untrained in NETWORK_BASELINES else [],
     output:
         evaluation="results/eval/{network}/{untrained}/all/seed{seed}.parquet",

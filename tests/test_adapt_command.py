@@ -17,6 +17,7 @@ from test_judgment_pool import write_judgments
 
 from dpsim import adapt_command, cli, load_metric
 from dpsim.config import ConfigError, load_config
+from dpsim.data.judgment_fixture import write_nights_fixture
 from dpsim.data.pool import load_pool
 
 DPSIM = str(Path(sys.executable).parent / "dpsim")  # the installed console script
@@ -171,7 +172,13 @@ def test_dpsim_adapt_on_a_csv_of_judgments_gives_a_loadable_metric(tmp_path, rep
     """A few hundred judged triplets (shares) -> a metric trained on them, tested by bootstrap."""
     csv = write_judgments(tmp_path / "data", count=200)
     mapping = {"ref": "reference", "p0": "first", "p1": "second", "judge": "share"}
-    extra = {**SMALL, "contexts": {"judgments": {"columns": mapping}}}
+    nights = write_nights_fixture(tmp_path / "nights", count=30)  # scored beside BAPPS
+    judged = {"nights": {"path": str(nights), "format": "nights", "split": "test"}}
+    extra = {
+        **SMALL,
+        "contexts": {"judgments": {"columns": mapping}},
+        "evaluate": {"judgment_sets": judged},
+    }
     (tmp_path / "small.yaml").write_text(yaml.safe_dump(extra))
     command = [DPSIM, "adapt", "--triplets", str(csv.relative_to(tmp_path)), "--out", "runs/j"]
     command += ["--variant", "lin", "--variant", "tune", "--config", "small.yaml", "--cores", "2"]
@@ -187,4 +194,11 @@ def test_dpsim_adapt_on_a_csv_of_judgments_gives_a_loadable_metric(tmp_path, rep
         pair = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
         distance = load_metric(checkpoint)(pair[:1], pair[1:])
         assert float(distance) > 0
+    summary = pd.read_parquet(out / "results/summary.parquet")
+    on_nights = summary[summary["dataset"] == "nights"]
+    assert set(on_nights["variant"]) >= {"lin", "tune", "baseline"} and on_nights["n"].eq(10).all()
+    judged_tests = pd.read_parquet(out / "results/stats/judgment_set_tests.parquet")
+    assert set(judged_tests["variant"]) == {"lin", "tune"}
+    report = (out / "reports/report.html").read_text()
+    assert "Human perception (other judgment sets)" in report and "On nights (2afc), lin" in report
     assert (out / "reports/report.html").stat().st_size > 10_000

@@ -174,6 +174,7 @@ def test_write_stats_writes_every_table(tmp_path) -> None:
     summary = pd.concat(
         [
             _bapps_summary(rng, ["alex"], 3, 0.0),
+            _bapps_summary(rng, ["alex"], 3, 0.0).assign(dataset="nights", subset="nights"),
             items.groupby(["network", "variant", "subset"], as_index=False)["score"]
             .mean()
             .assign(context=lambda f: f["subset"], seed=0, dataset="context", kind="2afc", n=50)

@@ -150,6 +150,7 @@ def _report_inputs(tmp_path, manifest: dict) -> report.ReportInputs:
         "caps": pd.DataFrame(columns=list(analysis.CAPS)),
     }
     tables["bapps_tests"] = analysis.bapps_tests(tables["bapps_deltas"], settings)
+    tables["judgment_set_tests"] = analysis.judgment_set_tests(summary, settings)
     tables["tradeoff"] = ladder.tradeoff_table(
         tables["context_tests"], tables["bapps_deltas"], pd.DataFrame()
     )

@@ -13,11 +13,13 @@ import pandas as pd
 import pytest
 import torch
 import torchvision
+from PIL import Image
 
 from dpsim import contexts, feature_cache, io, scoring, steps
 from dpsim.aggregate import summarise_items
 from dpsim.config import validate_config
 from dpsim.data.download import sha256_file
+from dpsim.data.judgment_fixture import write_nights_fixture
 from dpsim.data.pool import build_pool, load_pool
 from dpsim.evaluate import COLUMNS, same_weights
 from dpsim.inference import triplet_distances
@@ -263,12 +265,29 @@ def bapps_cache(workspace):
     return str(root / "cache")
 
 
-def test_lin_scored_from_frozen_statistics_equals_the_direct_evaluation(workspace, bapps_cache):
+@pytest.fixture(scope="module")
+def judgment_cache(workspace):
+    """A NIGHTS-layout table packed as the extra judgment set ``nights`` (its test rows)."""
+    table = write_nights_fixture(workspace / "nights", count=18, size=32)
+    section = {"path": str(table), "format": "nights", "split": "test"}
+    config = validate_config({"evaluate": {"judgment_sets": {"nights": section}}})
+    cache = str(workspace / "judgments")
+    steps.call("judgment_sets", config, {"tables": [str(table)]}, {"cache": cache})
+    return cache
+
+
+def test_lin_scored_from_frozen_statistics_equals_the_direct_evaluation(
+    workspace, bapps_cache, judgment_cache
+):
     outputs = _adapt(workspace, "frozen")
     names = ["c000", "c001"]
     cell = {"network": NETWORK, "seed": "0"}
     checkpoints = {w: [outputs[n][w] for n in names] for w in ("last", "best")}
-    test = {"pool": str(workspace / "pool/test/draw0"), "bapps": bapps_cache}
+    test = {
+        "pool": str(workspace / "pool/test/draw0"),
+        "bapps": bapps_cache,
+        "judgment_sets": [judgment_cache],
+    }
     statistics = {
         "test": str(workspace / "frozen/test.npz"),
         "bapps": str(workspace / "frozen/bapps.npz"),
@@ -295,6 +314,32 @@ def test_lin_scored_from_frozen_statistics_equals_the_direct_evaluation(workspac
         np.testing.assert_allclose(
             summarise_items(mine)["score"], summarise_items(theirs)["score"], atol=1e-12
         )
+    # the judgment set's rows: its 6 test rows, each the metric's distances of the PNG files
+    rows = pd.read_parquet(direct[1]).query("dataset == 'nights' and checkpoint == 'last'")
+    table = pd.read_csv(workspace / "nights/data.csv")
+    chosen = table[table["split"] == "test"]
+    assert (
+        rows["subset"].eq("nights").all()
+        and rows["judge"].tolist() == chosen["right_vote"].tolist()
+    )
+    triplets = np.stack(
+        [
+            np.stack(
+                [
+                    _png(workspace / "nights" / row[k])
+                    for k in ("ref_path", "left_path", "right_path")
+                ]
+            )
+            for _, row in chosen.iterrows()
+        ]
+    )
+    d0, d1 = triplet_distances(load_metric(outputs["c001"]["last"]).eval(), triplets)
+    np.testing.assert_allclose(rows["d0"], d0, rtol=1e-6)
+    np.testing.assert_allclose(rows["d1"], d1, rtol=1e-6)
+
+
+def _png(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB")).transpose(2, 0, 1)
 
 
 def test_lin_statistics_of_another_backbone_are_refused(workspace, bapps_cache, tmp_path):

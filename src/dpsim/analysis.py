@@ -12,6 +12,8 @@ bapps_deltas         (network, trained variant, context, seed, BAPPS subset): sc
 bapps_tests          (network, trained variant, kind, subset): Wilcoxon signed-rank of the deltas
                      (Holm across the subsets of a network and variant), the one-sided
                      non-inferiority t-test against ``-margin``, TOST, effect size with 95% CI
+judgment_set_tests   (extra human set, network, trained variant): ``bapps_tests`` on each set of
+                     ``evaluate.judgment_sets`` (e.g. NIGHTS), with the mean scores beside
 mixed_models         (dataset, kind, subset, term): score ~ variant * network + (1 | context)
 difficulty           (analysis, network, variant, seed, against): Spearman correlations of
                      per-context scores with the contexts' rank distances, and of the baseline's
@@ -166,20 +168,21 @@ def context_tests(items: pd.DataFrame, settings: StatsSettings) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _baseline_scores(summary: pd.DataFrame, baseline: str) -> pd.DataFrame:
-    rows = summary[(summary["dataset"] == "bapps") & (summary["variant"] == baseline)]
+def _baseline_scores(summary: pd.DataFrame, baseline: str, dataset: str) -> pd.DataFrame:
+    rows = summary[(summary["dataset"] == dataset) & (summary["variant"] == baseline)]
     return rows[["network", "seed", "kind", "subset", "score"]].rename(
         columns={"score": "baseline_score"}
     )
 
 
-def bapps_deltas(summary: pd.DataFrame, baseline: str) -> pd.DataFrame:
+def bapps_deltas(summary: pd.DataFrame, baseline: str, dataset: str = "bapps") -> pd.DataFrame:
     """Each trained metric's BAPPS score minus its network's baseline (same seed when evaluated).
 
     An untrained baseline evaluated for one seed only serves every training seed of its network.
+    ``dataset``: another human set scored as BAPPS is (a judgment set's name).
     """
-    adapted = trained(summary[summary["dataset"] == "bapps"])
-    base = stats.baseline_for_seeds(_baseline_scores(summary, baseline), adapted["seed"])
+    adapted = trained(summary[summary["dataset"] == dataset])
+    base = stats.baseline_for_seeds(_baseline_scores(summary, baseline, dataset), adapted["seed"])
     merged = adapted.merge(base, on=["network", "seed", "kind", "subset"])
     merged["delta"] = merged["score"] - merged["baseline_score"]
     columns = ["network", "variant", "seed", "context", "kind", "subset", "score"]
@@ -187,8 +190,11 @@ def bapps_deltas(summary: pd.DataFrame, baseline: str) -> pd.DataFrame:
     return merged[[*columns, "baseline_score", "delta"]].sort_values(order, ignore_index=True)
 
 
-def bapps_tests(deltas: pd.DataFrame, settings: StatsSettings) -> pd.DataFrame:
-    """Wilcoxon, non-inferiority and TOST of the deltas of each (network, variant, subset)."""
+def bapps_tests(
+    deltas: pd.DataFrame, settings: StatsSettings, dataset: str = "BAPPS"
+) -> pd.DataFrame:
+    """Wilcoxon, non-inferiority and TOST of the deltas of each (network, variant, subset);
+    ``dataset``: the human set the deltas are of, as the hypotheses name it."""
     keys = ["network", "variant", "kind", "subset"]
     records = []
     for values, group in deltas.groupby(keys, sort=True):
@@ -196,9 +202,10 @@ def bapps_tests(deltas: pd.DataFrame, settings: StatsSettings) -> pd.DataFrame:
         result = stats.non_inferiority(
             group["delta"].to_numpy(), settings.margin, alpha=settings.alpha
         )
+        on = f"{dataset} {key['kind']} {key['subset']}" if dataset == "BAPPS" else dataset
         hypothesis = (
             f"{key['variant']} is no worse than {settings.baseline} - {settings.margin:g} "
-            f"on BAPPS {key['kind']} {key['subset']} ({key['network']})"
+            f"on {on} ({key['network']})"
         )
         records.append({"hypothesis": hypothesis, **key, **result})
     table = pd.DataFrame.from_records(records)
@@ -208,6 +215,45 @@ def bapps_tests(deltas: pd.DataFrame, settings: StatsSettings) -> pd.DataFrame:
         lambda p: stats.correct(p, "holm")
     )
     return table
+
+
+def judgment_set_datasets(summary: pd.DataFrame) -> list[str]:
+    """The extra human sets of a summary (``evaluate.judgment_sets``): its datasets other than
+    the context rows and BAPPS."""
+    return sorted(set(summary["dataset"]) - {"context", "bapps"})
+
+
+def judgment_set_tests(summary: pd.DataFrame, settings: StatsSettings) -> pd.DataFrame:
+    """:func:`bapps_tests` on each extra human set, with its ``dataset`` and the mean scores
+    of the adapted metrics and of the baseline beside each test (Holm within a set)."""
+    parts = []
+    for dataset in judgment_set_datasets(summary):
+        deltas = bapps_deltas(summary, settings.baseline, dataset)
+        tests = bapps_tests(deltas, settings, dataset)
+        if tests.empty:
+            continue
+        means = deltas.groupby(["network", "variant", "kind", "subset"], as_index=False).agg(
+            score=("score", "mean"), baseline_score=("baseline_score", "mean")
+        )
+        tests = tests.merge(means, on=["network", "variant", "kind", "subset"])
+        tests.insert(0, "dataset", dataset)
+        parts.append(tests)
+    if not parts:
+        return pd.DataFrame(columns=JUDGMENT_SET_TEST_COLUMNS)
+    return pd.concat(parts, ignore_index=True)
+
+
+#: The columns of an empty :func:`judgment_set_tests` table (no extra set in the run).
+JUDGMENT_SET_TEST_COLUMNS = (
+    "dataset",
+    "hypothesis",
+    "network",
+    "variant",
+    "kind",
+    "subset",
+    "score",
+    "baseline_score",
+)
 
 
 def mixed_models(summary: pd.DataFrame, baseline: str) -> pd.DataFrame:
@@ -319,6 +365,7 @@ def compute_stats(
         "context_tests": context_tests(items, settings),
         "bapps_deltas": deltas,
         "bapps_tests": bapps_tests(deltas, settings),
+        "judgment_set_tests": judgment_set_tests(summary, settings),
         "mixed_models": mixed_models(summary, settings.baseline),
         "difficulty": context_difficulty(summary, rankings, settings.baseline),
         "checkpoints": differences,

@@ -25,6 +25,7 @@ from dpsim.names import (
     BACKBONE_TRAINED,
     BUILTIN_DISTORTIONS,
     CLASSIFICATION_NETWORKS,
+    RESERVED_DATASETS,
     STUDY_NETWORKS,
 )
 from dpsim.presets import PRESETS
@@ -177,6 +178,7 @@ def _semantic_problems(config: dict) -> Iterator[str]:
         _network_problems,
         _image_problems,
         _bapps_problems,
+        _judgment_set_problems,
     )
     more = (
         _training_problems,
@@ -268,6 +270,25 @@ def _judgments_problems(config: dict) -> Iterator[str]:
     needs_votes = section["min_votes"] is not None and section["format"] == "csv"
     if needs_votes and section["columns"]["votes"] is None:
         yield "contexts.judgments.min_votes: needs contexts.judgments.columns.votes"
+
+
+def _judgment_set_problems(config: dict) -> Iterator[str]:
+    """What the schema cannot say of ``evaluate.judgment_sets``: names that would read as
+    BAPPS's rows, and options the set's format cannot serve."""
+    for name, section in config["evaluate"]["judgment_sets"].items():
+        where = f"evaluate.judgment_sets.{name}"
+        if name in RESERVED_DATASETS:
+            yield (
+                f"{where}: the name {name!r} is taken by BAPPS or the context rows "
+                f"({', '.join(RESERVED_DATASETS)}); give the set another name"
+            )
+        columns, form = section["columns"], section["format"]
+        if form == "bapps" and (section["split"] is not None or section["min_votes"] is not None):
+            yield f"{where}: a BAPPS-layout folder has no split or votes; drop split and min_votes"
+        if form == "csv" and section["split"] is not None and columns["split"] is None:
+            yield f"{where}.split: needs {where}.columns.split (the column naming each row's split)"
+        if form == "csv" and section["min_votes"] is not None and columns["votes"] is None:
+            yield f"{where}.min_votes: needs {where}.columns.votes"
 
 
 def _network_problems(config: dict) -> Iterator[str]:

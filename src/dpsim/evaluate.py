@@ -12,10 +12,11 @@ context    string   the context the metric was adapted to (``all`` for untrained
 seed       int      training seed (for untrained metrics: the random-init seed)
 checkpoint string   ``last`` (after the last epoch, the study's choice) or ``best`` (best
                     validation epoch) for adapted metrics; ``none`` for untrained ones
-dataset    string   ``context`` (the pool's test triplets) or ``bapps``
+dataset    string   ``context`` (the pool's test triplets), ``bapps``, or the name of a judgment
+                    set scored beside BAPPS (``evaluate.judgment_sets``, e.g. ``nights``)
 kind       string   ``2afc`` or ``jnd``
 subset     string   for ``context`` rows the context whose labels score the item; for BAPPS the
-                    subset (``traditional``, ...)
+                    subset (``traditional``, ...); for a judgment set its name
 item       int      index of the triplet / pair in its subset
 d0         float    distance of p0 to the reference (JND: distance between the two images)
 d1         float    distance of p1 to the reference (null for JND)
@@ -30,7 +31,6 @@ the context test items once per context (``subset`` names the context), and BAPP
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ import torch
 
 from dpsim import frozen_maps, inference, scoring
 from dpsim.contexts import Context, Judged
-from dpsim.data.bapps import BappsDataset
+from dpsim.data.bapps import BappsDataset, evaluation_entries
 from dpsim.data.pool import Pool
 from dpsim.metric import DPSMetric, load_metric
 from dpsim.names import CHECKPOINTS
@@ -106,46 +106,62 @@ def _jnd_rows(subset: str, distances: np.ndarray, same: np.ndarray) -> pd.DataFr
     )
 
 
-def bapps_distances(model, pair_function, cache_dir: Path, device: str, batch_size: int):
-    """``(kind, subset, distances, labels)`` of every packed BAPPS subset of the evaluation split
-    (val): 2AFC distances ``(d0, d1)``, JND ``(d,)``, each ``(N,)`` or ``(N, M)``."""
-    index = json.loads((Path(cache_dir) / "index.json").read_text())
+#: One human set's cache or several (BAPPS's, then the judgment sets'), or None for none.
+HumanCaches = str | Path | Sequence[str | Path] | None
+
+
+def human_caches(caches: HumanCaches) -> list[Path]:
+    """``caches`` as a list of packed caches (:mod:`dpsim.data.bapps` layout)."""
+    if caches is None:
+        return []
+    if isinstance(caches, str | Path):
+        return [Path(caches)]
+    return [Path(cache) for cache in caches]
+
+
+def bapps_distances(model, pair_function, caches: HumanCaches, device: str, batch_size: int):
+    """``(dataset, kind, subset, distances, labels)`` of every subset the packed ``caches``
+    score (:func:`dpsim.data.bapps.evaluation_entries`: BAPPS val, judgment sets): 2AFC
+    distances ``(d0, d1)``, JND ``(d,)``, each ``(N,)`` or ``(N, M)``."""
     scored = []
-    for entry in index["subsets"]:
-        if entry["split"] != "val":
-            continue
-        data = BappsDataset(cache_dir, entry["kind"], "val", entry["name"])
-        images = np.asarray(data.images)
-        distances: tuple[np.ndarray, ...]
-        if entry["kind"] == "2afc":
-            distances = inference.triplet_distances(
-                model, images, device=device, batch_size=batch_size
-            )
-        else:
-            distances = (
-                inference.pair_distances(
-                    pair_function, images[:, 0], images[:, 1], device=device, batch_size=batch_size
-                ),
-            )
-        scored.append((entry["kind"], entry["name"], distances, data.labels))
+    for cache_dir in human_caches(caches):
+        for entry in evaluation_entries(cache_dir):
+            data = BappsDataset(cache_dir, entry["kind"], entry["split"], entry["name"])
+            images = np.asarray(data.images)
+            distances: tuple[np.ndarray, ...]
+            if entry["kind"] == "2afc":
+                distances = inference.triplet_distances(
+                    model, images, device=device, batch_size=batch_size
+                )
+            else:
+                distances = (
+                    inference.pair_distances(
+                        pair_function,
+                        images[:, 0],
+                        images[:, 1],
+                        device=device,
+                        batch_size=batch_size,
+                    ),
+                )
+            scored.append((data.dataset, entry["kind"], entry["name"], distances, data.labels))
     return scored
 
 
 def _bapps_table(scored, column: int | None = None) -> list[pd.DataFrame]:
     """Rows of :func:`bapps_distances`'s subsets (``column``: the metric of ``(N, M)`` ones)."""
     parts = []
-    for kind, subset, distances, judged in scored:
+    for dataset, kind, subset, distances, judged in scored:
         chosen = [d if column is None else d[:, column] for d in distances]
         if kind == "2afc":
-            parts.append(_two_afc_rows("bapps", subset, chosen[0], chosen[1], judged))
+            parts.append(_two_afc_rows(dataset, subset, chosen[0], chosen[1], judged))
         else:
             parts.append(_jnd_rows(subset, chosen[0], judged))
     return parts
 
 
-def bapps_rows(model, pair_function, cache_dir: Path, device: str, batch_size: int):
-    """Rows of every packed BAPPS subset of the evaluation split (val)."""
-    parts = _bapps_table(bapps_distances(model, pair_function, cache_dir, device, batch_size))
+def bapps_rows(model, pair_function, caches: HumanCaches, device: str, batch_size: int):
+    """Rows of every subset the packed ``caches`` score (BAPPS val, judgment sets)."""
+    parts = _bapps_table(bapps_distances(model, pair_function, caches, device, batch_size))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
@@ -206,7 +222,7 @@ def evaluate_shared(
     *,
     pool: Pool,
     contexts: Sequence[Sequence[Context]],
-    bapps_cache: str | Path | None,
+    bapps_cache: HumanCaches,
     device: str = "cpu",
     batch_size: int = 256,
 ) -> list[pd.DataFrame]:
@@ -215,9 +231,7 @@ def evaluate_shared(
     bank = SharedBackbone(metrics).to(device).eval()
     triplets = np.stack([pool.ref, pool.p0, pool.p1], axis=1)
     d0, d1 = inference.triplet_distances(bank, triplets, device=device, batch_size=batch_size)
-    scored = []
-    if bapps_cache is not None:
-        scored = bapps_distances(bank, bank, Path(bapps_cache), device, batch_size)
+    scored = bapps_distances(bank, bank, bapps_cache, device, batch_size)
     tables = []
     for column, (chosen, identity) in enumerate(zip(contexts, identities, strict=True)):
         parts = [context_rows(pool.judged, chosen, d0[:, column], d1[:, column])]
@@ -231,7 +245,7 @@ def evaluate(
     *,
     pool: Pool,
     contexts: Sequence[Context],
-    bapps_cache: str | Path | None,
+    bapps_cache: HumanCaches,
     identity: dict,
     device: str = "cpu",
     batch_size: int = 256,
@@ -257,8 +271,7 @@ def evaluate(
     triplets = np.stack([pool.ref, pool.p0, pool.p1], axis=1)
     d0, d1 = inference.triplet_distances(model, triplets, device=device, batch_size=batch_size)
     parts = [context_rows(pool.judged, contexts, d0, d1)]
-    if bapps_cache is not None:
-        parts.append(bapps_rows(model, pair_function, Path(bapps_cache), device, batch_size))
+    parts += _bapps_table(bapps_distances(model, pair_function, bapps_cache, device, batch_size))
     return _identified(pd.concat(parts, ignore_index=True), identity)
 
 
@@ -294,7 +307,8 @@ def evaluate_linear(
         kind, subset = key.split(":")
         if kind == "2afc":
             scores = (arrays["s0"] @ w, arrays["s1"] @ w, arrays["judge"])
-            parts.append(_two_afc_rows("bapps", subset, *scores))
+            dataset = str(arrays.get("dataset", "bapps"))
+            parts.append(_two_afc_rows(dataset, subset, *scores))
         else:
             parts.append(_jnd_rows(subset, arrays["s"] @ w, arrays["same"]))
     return _identified(pd.concat(parts, ignore_index=True), identity)

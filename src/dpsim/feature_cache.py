@@ -18,7 +18,7 @@ value, a smaller variance (see :class:`dpsim.train.CachedLinSource`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ import torch
 
 from dpsim import integrity, io
 from dpsim.contexts import Judged
-from dpsim.data.bapps import BappsDataset
+from dpsim.data.bapps import BappsDataset, evaluation_entries
 from dpsim.data.pool import Pool, load_pool
 from dpsim.inference import to_signed
 from dpsim.metric import DPSMetric, layer_statistics
@@ -85,27 +85,33 @@ def array_statistics(
 
 
 def bapps_statistics(
-    metric: DPSMetric, cache_dir: str | Path, *, device: str = "cpu", batch_size: int = 256
+    metric: DPSMetric,
+    caches: str | Path | Sequence[str | Path],
+    *,
+    device: str = "cpu",
+    batch_size: int = 256,
 ) -> dict[str, np.ndarray]:
-    """Statistics of every packed BAPPS val subset, as arrays named ``{kind}:{subset}:{name}``:
-    2AFC ``s0``, ``s1`` and ``judge``; JND ``s`` (of the pair) and ``same``."""
-    index = json.loads((Path(cache_dir) / "index.json").read_text())
+    """Statistics of every subset the packed ``caches`` score (BAPPS val, then the judgment
+    sets: :func:`dpsim.data.bapps.evaluation_entries`), as arrays named ``{kind}:{subset}:{name}``:
+    2AFC ``s0``, ``s1`` and ``judge``; JND ``s`` (of the pair) and ``same``; a judgment set's
+    subset also ``dataset`` (its name; BAPPS's subsets have none)."""
     arrays: dict[str, np.ndarray] = {}
-    for entry in index["subsets"]:
-        if entry["split"] != "val":
-            continue
-        kind, name = entry["kind"], entry["name"]
-        data = BappsDataset(cache_dir, kind, "val", name)
-        images = np.asarray(data.images)
-        parts = [images[:, k] for k in range(images.shape[1])]
-        s0, s1 = array_statistics(metric, *parts, device=device, batch_size=batch_size)
-        label = np.asarray(data.labels, dtype=np.float64)
-        if kind == "2afc":
-            arrays.update(
-                {f"2afc:{name}:s0": s0, f"2afc:{name}:s1": s1, f"2afc:{name}:judge": label}
-            )
-        else:
-            arrays.update({f"jnd:{name}:s": s0, f"jnd:{name}:same": label})
+    for cache_dir in [caches] if isinstance(caches, str | Path) else caches:
+        for entry in evaluation_entries(cache_dir):
+            kind, name = entry["kind"], entry["name"]
+            data = BappsDataset(cache_dir, kind, entry["split"], name)
+            images = np.asarray(data.images)
+            parts = [images[:, k] for k in range(images.shape[1])]
+            s0, s1 = array_statistics(metric, *parts, device=device, batch_size=batch_size)
+            label = np.asarray(data.labels, dtype=np.float64)
+            if kind == "2afc":
+                arrays.update(
+                    {f"2afc:{name}:s0": s0, f"2afc:{name}:s1": s1, f"2afc:{name}:judge": label}
+                )
+            else:
+                arrays.update({f"jnd:{name}:s": s0, f"jnd:{name}:same": label})
+            if data.dataset != "bapps":
+                arrays[f"{kind}:{name}:dataset"] = np.array(data.dataset)
     return arrays
 
 
@@ -120,8 +126,9 @@ def write_bapps_statistics(
 
 
 def read_bapps_statistics(path: str | Path) -> tuple[dict[str, dict[str, np.ndarray]], dict]:
-    """``{"2afc:subset": {"s0", "s1", "judge"}, "jnd:subset": {"s", "same"}}`` and the metric
-    description of a file written by :func:`write_bapps_statistics`, checked against its record."""
+    """``{"2afc:subset": {"s0", "s1", "judge"[, "dataset"]}, "jnd:subset": {"s", "same"}}`` and
+    the metric description of a file written by :func:`write_bapps_statistics`, checked against
+    its record."""
     subsets: dict[str, dict[str, np.ndarray]] = {}
     with integrity.reading(path), np.load(path) as data:
         description = json.loads(str(data["metric"]))

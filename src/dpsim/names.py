@@ -127,11 +127,24 @@ NO_CHECKPOINT = "none"
 #: The image splits (and pool splits) of the context triplets.
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
+#: BAPPS's subset names (2AFC and JND) and the datasets of the evaluation rows: names no extra
+#: judgment set (``evaluate.judgment_sets``) may take, or its rows would read as theirs.
+BAPPS_SUBSETS: tuple[str, ...] = (
+    "traditional",
+    "cnn",
+    "superres",
+    "deblur",
+    "color",
+    "frameinterp",
+)
+RESERVED_DATASETS: tuple[str, ...] = ("bapps", "context", *BAPPS_SUBSETS)
+
 #: The statistics tables of results/stats/ (see dpsim.analysis).
 STATS_FILES: tuple[str, ...] = (
     "context_tests",
     "bapps_deltas",
     "bapps_tests",
+    "judgment_set_tests",
     "mixed_models",
     "difficulty",
     "checkpoints",

@@ -182,6 +182,7 @@ def run_preflight(
     checks = _resolve_downloads(_data_needs(config, workdir), timeout)
     checks += plugin_checks(config)
     checks += judgments_checks(config, workdir)
+    checks += judgment_set_checks(config, workdir)
     checks.append(check_gpu(config["device"]))
     checks += check_disk(disk_needs(config, workdir))
     for check in checks:  # the caller reports failures (raise_on_failure, the CLI)
@@ -207,6 +208,7 @@ def startup_checks(
     checks += _mos_checks(config, workdir)
     checks += plugin_checks(config)
     checks += judgments_checks(config, workdir)
+    checks += judgment_set_checks(config, workdir)
     if gpu:
         checks.append(check_gpu(config["device"]))
     return checks
@@ -244,6 +246,29 @@ def judgments_checks(config: dict[str, Any], workdir: str | Path = ".") -> list[
     kind = "0/1 judges" if table.binary else "judges that are shares (paired bootstrap tests)"
     text = f"{table.source}: {len(table)} triplets ({sizes}), {width} px, {kind}"
     return [Check("judgments", True, text)]
+
+
+def judgment_set_checks(config: dict[str, Any], workdir: str | Path = ".") -> list[Check]:
+    """Each extra judgment set (``evaluate.judgment_sets``) read in full before any job, as a
+    judgments context's table is (:func:`judgments_checks`), with the rows it scores."""
+    sets = config["evaluate"]["judgment_sets"]
+    if not sets:
+        return []
+    from dpsim import judgments
+    from dpsim.data import judgment_sets
+
+    checks = []
+    for name in sorted(sets):
+        where = f"evaluate.judgment_sets.{name}"
+        try:
+            table, rows, size = judgment_sets.read_set(sets[name], workdir)
+        except (judgments.JudgmentsError, ValueError) as error:
+            checks.append(Check(f"judgment set {name}", False, f"{where}: {error}"))
+            continue
+        split = sets[name]["split"] or "all"
+        text = f"{table.source}: {len(rows)} triplets scored (rows: {split}), {size[0]} px"
+        checks.append(Check(f"judgment set {name}", True, text))
+    return checks
 
 
 def plugin_checks(config: dict[str, Any]) -> list[Check]:

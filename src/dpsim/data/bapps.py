@@ -219,8 +219,44 @@ def cache_paths(cache_dir: str | Path, subset_key: str) -> dict[str, Path]:
     return {
         "images": base / f"{subset_key}.images.npy",
         "labels": base / f"{subset_key}.labels.npy",
+        "votes": base / f"{subset_key}.votes.npy",
         "meta": base / f"{subset_key}.json",
     }
+
+
+def write_packed(
+    cache_dir: str | Path, key: str, arrays: dict[str, np.ndarray], meta: dict, writer: str = ""
+) -> dict:
+    """Write one packed subset: its ``images`` and ``labels`` (and ``votes``, the count of
+    judgments per item, where known) and its ``.json`` (``meta`` with the record of each array
+    file and ``writer``, the rule that packs it); return that meta."""
+    paths = cache_paths(cache_dir, key)
+    for part, array in arrays.items():
+        io.write_npy(array, paths[part])
+    meta = {
+        "format": CACHE_FORMAT,
+        **meta,
+        "files": {part: integrity.file_record(paths[part]) for part in arrays},
+        "rule": writer,
+    }
+    io.write_json(meta, paths["meta"])
+    return meta
+
+
+def write_index(cache_dir: str | Path, packed: Sequence[dict], writer: str = "", **extra) -> dict:
+    """Write ``index.json``: the packed subsets (``packed``: their metas) and every array file's
+    record, with ``extra`` entries (what the subsets were packed from)."""
+    index = {
+        **extra,
+        "subsets": [
+            {k: m[k] for k in ("kind", "split", "name", "items", "resize", "dataset") if k in m}
+            for m in packed
+        ],
+        "files": [record for m in packed for record in m["files"].values()],
+        "rule": writer,
+    }
+    io.write_json(index, Path(cache_dir) / "index.json")
+    return index
 
 
 def pack_subset(
@@ -245,22 +281,15 @@ def pack_subset(
         ):
             images[index], labels[index] = item, label
             original_sizes.update(sizes)
-    paths = cache_paths(cache_dir, subset.key)
-    io.write_npy(images, paths["images"])
-    io.write_npy(labels, paths["labels"])
     meta = {
-        "format": CACHE_FORMAT,
         **{k: v for k, v in asdict(subset).items() if k != "stems"},
         "items": count,
         "size": size,
         "sizes_on_disk": sorted(original_sizes),
         "resize": RESIZE_FILTER if original_sizes != {(size, size)} else "none",
         "stems": list(subset.stems),
-        "files": {part: integrity.file_record(paths[part]) for part in ("images", "labels")},
-        "rule": writer,
     }
-    io.write_json(meta, paths["meta"])
-    return meta
+    return write_packed(cache_dir, subset.key, {"images": images, "labels": labels}, meta, writer)
 
 
 def pack_all(
@@ -277,17 +306,18 @@ def pack_all(
         pack_subset(data["root"], subset, size, cache_dir, workers, writer)
         for subset in subsets_from_manifest(data)
     ]
-    index = {
-        "manifest": data,
-        "size": size,
-        "subsets": [
-            {k: m[k] for k in ("kind", "split", "name", "items", "resize")} for m in packed
-        ],
-        "files": [record for m in packed for record in m["files"].values()],
-        "rule": writer,
-    }
-    io.write_json(index, Path(cache_dir) / "index.json")
-    return index
+    return write_index(cache_dir, packed, writer, manifest=data, size=size)
+
+
+def evaluation_entries(cache_dir: str | Path) -> list[dict]:
+    """The subsets of a packed cache that evaluation scores: BAPPS's val split, and every
+    judgment set (:mod:`dpsim.data.judgment_sets`, packed with only the rows it is scored on)."""
+    index = json.loads((Path(cache_dir) / "index.json").read_text())
+    return [
+        entry
+        for entry in index["subsets"]
+        if entry["split"] == "val" or entry.get("dataset", "bapps") != "bapps"
+    ]
 
 
 # ---------------------------------------------------------------- datasets
@@ -325,6 +355,13 @@ class BappsDataset(torch.utils.data.Dataset):
             self.images = np.load(paths["images"], mmap_mode="r")
         with integrity.readable(paths["labels"], rule=rule, rebuild=cache_dir):
             self.labels = np.load(paths["labels"])
+        #: judgments per item where the source records them (a table's vote counts), else None
+        self.votes: np.ndarray | None = None
+        if "votes" in self.meta.get("files", {}):
+            with integrity.readable(paths["votes"], rule=rule, rebuild=cache_dir):
+                self.votes = np.load(paths["votes"])
+        #: the human set the subset belongs to: ``bapps``, or a judgment set's name
+        self.dataset: str = self.meta.get("dataset", "bapps")
         if len(self.images) != len(self.labels) or len(self.labels) != self.meta["items"]:
             raise integrity.CorruptIntermediateError.of(
                 paths["meta"],

@@ -53,7 +53,7 @@ def configured_splits(
     return split_indices(judgments, shares, seed=seed, minimum=section["min_per_split"])
 
 
-def _pixels(paths: Sequence[Path], size: tuple[int, int]) -> np.ndarray:
+def pixels(paths: Sequence[Path], size: tuple[int, int]) -> np.ndarray:
     """Images as uint8 ``(N, 3, H, W)``, resized (bicubic) to ``size`` where they differ."""
     out = np.empty((len(paths), 3, size[1], size[0]), dtype=np.uint8)
     for index, path in enumerate(paths):
@@ -67,7 +67,7 @@ def _pixels(paths: Sequence[Path], size: tuple[int, int]) -> np.ndarray:
 def judgment_arrays(judgments: Judgments, rows: np.ndarray, size: tuple[int, int]) -> dict:
     """The pool arrays of ``rows`` (see the module docstring)."""
     picked = {
-        part: _pixels([getattr(judgments, part)[i] for i in rows], size)
+        part: pixels([getattr(judgments, part)[i] for i in rows], size)
         for part in tqdm(("ref", "p0", "p1"), desc="judgment images", unit="part")
     }
     count = len(rows)

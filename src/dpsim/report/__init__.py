@@ -95,6 +95,7 @@ def _findings_section(tables: _Tables, config: Mapping[str, Any]) -> html.Sectio
         findings.overall_share(stats["context_tests"], alpha),
         *findings.context_findings(stats["context_tests"], alpha),
         *findings.bapps_findings(stats["bapps_tests"], margin, alpha),
+        *findings.judgment_set_findings(stats["judgment_set_tests"], margin, alpha),
         *findings.model_findings(stats["mixed_models"], alpha, min(config["grid"]["networks"])),
         *findings.difficulty_findings(stats["difficulty"], alpha),
         *findings.pair_findings(stats["pairs"], stats["orderings"], config["stats"]["baseline"]),
@@ -334,6 +335,49 @@ def _bapps_section(inputs: ReportInputs, tables: _Tables) -> html.Section:
     return html.Section("bapps", "Human perception (BAPPS)", "".join(parts))
 
 
+def judgment_set_score_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Mean 2AFC score per metric on each extra human set (trained metrics averaged over
+    contexts and seeds), one column per set."""
+    rows = summary[summary["dataset"].isin(analysis.judgment_set_datasets(summary))]
+    if rows.empty:
+        return pd.DataFrame()
+    wide = rows.pivot_table(
+        index=["network", "variant"], columns="dataset", values="score", aggfunc="mean"
+    )
+    items = rows.groupby("dataset")["n"].max()
+    wide.columns = [f"{dataset} (n = {items[dataset]})" for dataset in wide.columns]
+    return wide.reset_index()
+
+
+def _judgment_sets_section(config: Mapping[str, Any], tables: _Tables) -> list[html.Section]:
+    """The extra human sets (``evaluate.judgment_sets``), scored and tested as BAPPS is."""
+    sets = config["evaluate"]["judgment_sets"]
+    if not sets:
+        return []
+    tests = tables.stats["judgment_set_tests"]
+    columns = ["dataset", "network", "variant", "n", "score", "baseline_score", "mean_delta"]
+    columns += ["ci_low", "ci_high", "wilcoxon_p", "ni_p", "non_inferior", "tost_p"]
+    sources = ", ".join(
+        f"{name}: {html.escape(str(section['path']))} ({section['format']}, rows "
+        f"{section['split'] or 'all'})"
+        for name, section in sorted(sets.items())
+    )
+    parts = [
+        html.paragraph(
+            "Every metric scored on people's 2AFC judgments beside BAPPS, as BAPPS's 2AFC "
+            f"subsets are (mean 2AFC score; the adapted metrics tested against the baseline "
+            f"with the same tests). Sets: {sources}."
+        ),
+        html.table(judgment_set_score_table(tables.summary), note="Mean 2AFC score."),
+        html.folded_table(
+            "Every set's tests",
+            tests[columns] if not tests.empty else tests,
+            note="Full table: results/stats/judgment_set_tests.parquet. Margin in score units.",
+        ),
+    ]
+    return [html.Section("judgment-sets", "Human perception (other judgment sets)", "".join(parts))]
+
+
 def _difficulty_section(inputs: ReportInputs, tables: _Tables) -> html.Section:
     difficulty = tables.stats["difficulty"]
     rankings = tables.rankings[["context", "order_text", "kendall_distance", "footrule"]]
@@ -426,6 +470,7 @@ def render_report(
         _context_section(inputs, tables),
         ladder.ladder_section(tables.stats["tradeoff"], tables.stats["bapps_tests"]),
         _bapps_section(inputs, tables),
+        *_judgment_sets_section(config, tables),
         _published_section(config, inputs, tables, manifest),
         fits.models_section(tables.stats["mixed_models"]),
         _difficulty_section(inputs, tables),

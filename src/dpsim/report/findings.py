@@ -97,6 +97,22 @@ def bapps_findings(bapps_tests: pd.DataFrame, margin: float, alpha: float) -> li
     return sentences
 
 
+def judgment_set_findings(tests: pd.DataFrame, margin: float, alpha: float) -> list[str]:
+    """Per extra human set, network and variant: its score against the baseline's, and whether
+    it was shown non-inferior (``results/stats/judgment_set_tests.parquet``)."""
+    sentences = []
+    for row in tests.itertuples():
+        verdict = "shown" if row.non_inferior else "not shown"
+        sentences.append(
+            f"On {row.dataset} ({row.kind}), {row.variant} ({row.network}) scored "
+            f"{row.score:.4f} against the baseline's {row.baseline_score:.4f}: a mean change of "
+            f"{signed(float(row.mean_delta), 4)} ({_interval(row.ci_low, row.ci_high, 4)}), "
+            f"non-inferiority within {margin:g} {verdict} (one-sided t-test, alpha {alpha:g}, "
+            f"n = {int(row.n)} contexts x seeds)."
+        )
+    return sentences
+
+
 def model_findings(mixed_models: pd.DataFrame, alpha: float, reference_network: str) -> list[str]:
     """The mixed model's variant effects on the context test triplets (vs. the baseline)."""
     if mixed_models.empty:

@@ -9,7 +9,8 @@ and tested from plain Python (:mod:`dpsim.steps.job` gives the calling conventio
 =================  ======================================================================
 module             rules
 =================  ======================================================================
-``data``           prepare_images, bapps_download, bapps_fixture, bapps_manifest, bapps_cache
+``data``           prepare_images, bapps_download, bapps_fixture, bapps_manifest, bapps_cache,
+                   judgment_sets
 ``contexts``       rankings, pool_draw, distortion_examples
 ``adapt``          pool_statistics, adapt_lin_all_contexts, adapt_mix_all_contexts,
                    adapt_direct
@@ -39,7 +40,14 @@ __all__ = ["MODULES", "NO_JOB", "Files", "Job", "Settings", "call", "run", "step
 #: The step module (= rules file) of every rule, as in the table above.
 MODULES: dict[str, str] = {
     **dict.fromkeys(
-        ["prepare_images", "bapps_download", "bapps_fixture", "bapps_manifest", "bapps_cache"],
+        [
+            "prepare_images",
+            "bapps_download",
+            "bapps_fixture",
+            "bapps_manifest",
+            "bapps_cache",
+            "judgment_sets",
+        ],
         "data",
     ),
     **dict.fromkeys(["rankings", "pool_draw", "distortion_examples"], "contexts"),

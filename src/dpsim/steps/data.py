@@ -9,6 +9,7 @@ from typing import Any
 
 from dpsim import io
 from dpsim.data import bapps, bapps_fetch, fixture, sources
+from dpsim.data import judgment_sets as judgment_set_data
 from dpsim.names import SPLITS
 from dpsim.steps.job import NO_JOB, Files, Job, Settings
 
@@ -80,3 +81,15 @@ def bapps_cache(settings: Settings, inputs: Files, outputs: Files, *, job: Job =
     with io.atomic_dir(outputs["cache"]) as temp:
         size = settings["bapps"]["image_size"]
         bapps.pack_all(inputs["manifest"], temp, size, workers=job.threads, writer=job.rule)
+
+
+def judgment_sets(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JOB) -> None:
+    """The extra human 2AFC sets (``evaluate.judgment_sets``; their tables are ``inputs``)
+    packed beside BAPPS's cache, in its layout, as ``outputs["cache"]``: every evaluation
+    scores them as BAPPS subsets (:mod:`dpsim.data.judgment_sets`)."""
+    job.start()
+    sets = settings["evaluate"]["judgment_sets"]
+    with io.atomic_dir(outputs["cache"]) as temp:
+        index = judgment_set_data.pack_judgment_sets(sets, temp, writer=job.rule)
+    for entry in index["subsets"]:
+        log.info("judgment set %(name)s: %(items)d triplets (rows: %(split)s)", entry)

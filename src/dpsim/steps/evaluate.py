@@ -21,15 +21,24 @@ def evaluation_statistics(
     settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JOB
 ) -> None:
     """The frozen backbone's per-channel statistics of the test draw (``inputs["pool"]`` ->
-    ``outputs["test"]``) and of every BAPPS val subset (``inputs["bapps"]`` ->
-    ``outputs["bapps"]``), from which every lin metric of the network is scored."""
+    ``outputs["test"]``) and of every BAPPS val subset and judgment set (:func:`_human_caches`
+    -> ``outputs["bapps"]``), from which every lin metric of the network is scored."""
     job.start()
     cell = settings["job"]
     metric = grid_metric(settings["grid"], cell["network"], "lin", cell["seed"])
     device = resolve_device(settings["device"])
     feature_cache.cache_pool(metric, inputs["pool"], outputs["test"], device, writer=job.rule)
-    arrays = feature_cache.bapps_statistics(metric, inputs["bapps"], device=device)
+    arrays = feature_cache.bapps_statistics(metric, _human_caches(inputs), device=device)
     feature_cache.write_bapps_statistics(outputs["bapps"], metric.cpu(), arrays, writer=job.rule)
+
+
+def _human_caches(inputs: Files) -> list[str]:
+    """The packed human sets a job scores: BAPPS's cache (input ``bapps``; a job may score none),
+    then the judgment sets' (input ``judgment_sets``, absent or empty when
+    ``evaluate.judgment_sets`` is)."""
+    extra = inputs.get("judgment_sets") or []
+    bapps = [inputs["bapps"]] if inputs.get("bapps") else []
+    return [*bapps, *([extra] if isinstance(extra, str) else extra)]
 
 
 #: What a lin checkpoint and the cached statistics must share to be scored together.
@@ -100,7 +109,7 @@ def evaluate_trained(
                 metric,
                 pool=test_pool,
                 contexts=scored,
-                bapps_cache=inputs.get("bapps"),
+                bapps_cache=_human_caches(inputs),
                 identity={**cell, "context": name, "checkpoint": checkpoint},
                 device=device,
                 batch_size=settings["evaluate"]["batch_size"],
@@ -133,7 +142,7 @@ def evaluate_mix(settings: Settings, inputs: Files, outputs: Files, *, job: Job 
         identities,
         pool=load_pool(inputs["pool"]),
         contexts=scored,
-        bapps_cache=inputs.get("bapps"),
+        bapps_cache=_human_caches(inputs),
         device=resolve_device(settings["device"]),
         batch_size=settings["evaluate"]["batch_size"],
     )
@@ -158,7 +167,7 @@ def evaluate_untrained(
         baselines.untrained_model(cell["variant"], baseline_metric),
         pool=load_pool(inputs["pool"]),
         contexts=contexts.read_contexts(inputs["rankings"]),
-        bapps_cache=inputs.get("bapps"),
+        bapps_cache=_human_caches(inputs),
         identity={**cell, "context": "all", "checkpoint": NO_CHECKPOINT},
         device=resolve_device(settings["device"]),
         batch_size=settings["evaluate"]["batch_size"],

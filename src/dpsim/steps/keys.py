@@ -119,6 +119,10 @@ def bapps_cache(config: Config, wildcards: Wildcards) -> dict[str, Any]:
     return pick(config, "bapps.image_size")
 
 
+def judgment_sets(config: Config, wildcards: Wildcards) -> dict[str, Any]:
+    return pick(config, "evaluate.judgment_sets")
+
+
 # ---------------------------------------------------------------- rules/contexts.smk
 
 
@@ -288,6 +292,7 @@ RULES: dict[str, Callable[[Config, Wildcards], dict[str, Any]]] = {
         bapps_fixture,
         bapps_manifest,
         bapps_cache,
+        judgment_sets,
         rankings,
         pool_draw,
         distortion_examples,
