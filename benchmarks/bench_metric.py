@@ -27,18 +27,13 @@ CUDA allocator's peak above what was allocated before.
 from __future__ import annotations
 
 import gc
-import multiprocessing
-import os
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import torch
 import torchvision
-from timing import interleaved_rates, round_ratios, summary
+from timing import batch_peak_mb, in_fresh_process, interleaved_rates, round_ratios, summary
 
 from dpsim.metric import DPSMetric, build_metric
 
@@ -46,7 +41,6 @@ LPIPS_NAMES = {"alexnet": "alex", "squeezenet1_1": "squeeze", "vgg16": "vgg"}
 GOAL_OF_LIMIT = 0.95
 SIDES = ("dpsim", "lpips", "limit_joined", "limit_per_batch", "limit")
 WORKLOADS = ("pairs", "triplets")
-MMAP_THRESHOLD = "MALLOC_MMAP_THRESHOLD_"
 
 
 @dataclass(frozen=True)
@@ -171,48 +165,12 @@ def _peak_worker(case: Case, workload: str, side: str, device: str, queue) -> No
     work = workloads(build_sides(case.network, device), case, device)[workload][side]
     work()  # warm-up: one-off allocations (oneDNN primitives, caches) are not the workload's
     gc.collect()
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-        before = torch.cuda.memory_allocated()
-        work()
-        queue.put((torch.cuda.max_memory_allocated() - before) / 2**20)
-        return
-    process = psutil.Process()
-    before, peak, done = process.memory_info().rss, [0], threading.Event()
-
-    def sample() -> None:  # the resident set's high-water mark while the work runs
-        while not done.is_set():
-            peak[0] = max(peak[0], process.memory_info().rss)
-            time.sleep(0.0005)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    work()
-    done.set()
-    sampler.join()
-    queue.put((max(peak[0], process.memory_info().rss) - before) / 2**20)
+    queue.put(batch_peak_mb(work, device))
 
 
 def peak_memory_mb(case: Case, workload: str, side: str, device: str) -> float:
     """Peak memory of one batch of ``workload`` by ``side``, measured in a fresh process."""
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_peak_worker, args=(case, workload, side, device, queue))
-    # A fixed mmap threshold: glibc then maps every large buffer on its own and returns it when
-    # freed, so the resident set follows the live tensors (with its default, adaptive threshold
-    # freed buffers stay in the heap and a second batch reuses them unseen).
-    previous = os.environ.get(MMAP_THRESHOLD)
-    os.environ[MMAP_THRESHOLD] = "131072"
-    try:
-        process.start()
-    finally:
-        if previous is None:
-            del os.environ[MMAP_THRESHOLD]
-        else:
-            os.environ[MMAP_THRESHOLD] = previous
-    value = queue.get(timeout=600)
-    process.join(timeout=60)
-    return round(value, 1)
+    return in_fresh_process(_peak_worker, (case, workload, side, device))
 
 
 def _workload_row(rates: dict[str, list[float]]) -> dict:

@@ -31,6 +31,7 @@ BENCHMARKS = (
     "mixing",
     "packing",
     "stacked",
+    "transformers",
 )
 
 

@@ -31,6 +31,10 @@ rule readout:
         settings=settings("readout"),
     log:
         "logs/readout/{network}_{weights}.log",
+    # Its jobs need only BAPPS and the MOS sets, and one (swin_t, ~45 s) is among the longest
+    # of the demo: started as soon as they can, they run beside the training instead of
+    # after it, where the report would wait for them on one core.
+    priority: 1
     threads: 1
     resources:
         mem_mb=6000,

@@ -5,7 +5,9 @@ statistics, batched lin training, tune training with bf16 autocast, evaluation w
 autocast, the readout study) for the tiny test config, once with ``device=cuda`` and once with
 ``device=cpu``, and prints JSON: per stage the seconds, and the largest difference between the
 two devices of the untrained baseline's distances and scores (which must agree up to fp16
-rounding). Needs no Snakemake.
+rounding); then the images/s of the transformers (swin_t at 64 px, vit_b_32 at 224 px) as lin
+metrics on each device, with the largest relative difference of their distances. Needs no
+Snakemake.
 
     python scripts/gpu_smoke.py --out smoke.json
 """
@@ -140,6 +142,41 @@ def run_on(device: str, config: dict, work: Path) -> dict:
     return t
 
 
+#: Transformers timed on each device (lin distances of 64 px pairs; ViT resized to 224 px).
+TRANSFORMERS = ("swin_t", "vit_b_32")
+
+
+def transformer_rates(device: str, pairs: int = 64, repeats: int = 3) -> dict:
+    """Images/s of each of :data:`TRANSFORMERS` as a lin metric on ``device``, with the
+    distances of a fixed batch (to compare the devices)."""
+    import torch
+
+    from dpsim.metric import build_metric
+
+    generator = torch.Generator().manual_seed(0)
+    x, y = (torch.rand(pairs, 3, 64, 64, generator=generator) * 2 - 1 for _ in range(2))
+    x, y = x.to(device), y.to(device)
+    rates = {}
+    for network in TRANSFORMERS:
+        metric = build_metric(network, "lin", taps="study").to(device).eval()
+        with torch.inference_mode():
+            distances = metric(x, y, check_range=False)  # warm-up
+            seconds = []
+            for _ in range(repeats):
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                metric(x, y, check_range=False)
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                seconds.append(time.perf_counter() - start)
+        rates[network] = {
+            "images_per_s": round(2 * pairs / float(np.median(seconds)), 1),
+            "distances": distances.float().cpu().numpy().tolist(),
+        }
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
@@ -148,6 +185,11 @@ def main() -> None:
     config = validate_config(yaml.safe_load(TINY.read_text()))
     work = Path(tempfile.mkdtemp())
     report = {device: run_on(device, config, work / device) for device in args.devices}
+    rates = {device: transformer_rates(device) for device in args.devices}
+    for device, measured in rates.items():
+        report[device]["transformers_images_per_s"] = {
+            network: row["images_per_s"] for network, row in measured.items()
+        }
     if args.devices != ["cuda", "cpu"]:
         print(json.dumps(report, indent=2))
         return
@@ -164,6 +206,11 @@ def main() -> None:
     report["readout_unit_max_score_difference"] = float(
         np.nanmax(np.abs(r_gpu["score"].to_numpy()[unit] - r_cpu["score"].to_numpy()[unit]))
     )
+    for network in TRANSFORMERS:
+        on_gpu, on_cpu = (np.asarray(rates[d][network]["distances"]) for d in ("cuda", "cpu"))
+        report[f"{network}_max_rel_distance_difference"] = float(
+            np.max(np.abs(on_gpu - on_cpu) / np.abs(on_cpu).clip(1e-12))
+        )
     tune_gpu = pd.read_parquet(work / "cuda" / "tune.log")
     report["tune_log_cuda"] = tune_gpu[["epoch", "loss", "val_2afc"]].to_dict("records")
     Path(args.out).write_text(json.dumps(report, indent=2))

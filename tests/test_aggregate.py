@@ -18,6 +18,7 @@ def _rows(**fixed) -> dict:
         "context": "c000",
         "seed": 0,
         "checkpoint": "none" if untrained else "last",
+        "votes": float("nan"),
         **fixed,
     }
 

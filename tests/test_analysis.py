@@ -164,13 +164,28 @@ def test_mixed_models_use_trained_variants_on_bapps() -> None:
     assert "variant[T.lin]" in set(table.loc[table["dataset"] == "context", "term"])
 
 
+def _vote_rows(rng, metric: pd.Series) -> pd.DataFrame:
+    """BAPPS fit (2 votes) and val (5 votes) rows of one metric, votes drawn from its ratio."""
+    parts = []
+    for dataset, votes in (("bapps_train", 2), ("bapps", 5)):
+        d0, d1 = rng.lognormal(0, 0.5, 60), rng.lognormal(0, 0.5, 60)
+        share = rng.binomial(votes, 1 / (1 + (d1 / d0) ** 2)) / votes
+        rows = pd.DataFrame({"d0": d0, "d1": d1, "judge": share, "votes": float(votes)})
+        identity = metric[["network", "variant", "context", "seed", "checkpoint"]].to_dict()
+        parts.append(
+            rows.assign(**identity, dataset=dataset, kind="2afc", subset="trad", item=range(60))
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
 def test_write_stats_writes_every_table(tmp_path) -> None:
     rng = np.random.default_rng(1)
     items = _items(rng, {"c0": (0.8, 0.6), "c1": (0.7, 0.6), "c2": (0.9, 0.5)}, n=50)
     eval_paths = []
     for (variant, context), frame in items.groupby(["variant", "context"]):
         eval_paths.append(tmp_path / f"{variant}_{context}.parquet")
-        io.write_parquet(frame.assign(d0=0.0, d1=0.0, judge=0.0, same=np.nan), eval_paths[-1])
+        rows = frame.assign(d0=0.0, d1=0.0, judge=0.0, votes=np.nan, same=np.nan)
+        io.write_parquet(pd.concat([rows, _vote_rows(rng, rows.iloc[0])]), eval_paths[-1])
     summary = pd.concat(
         [
             _bapps_summary(rng, ["alex"], 3, 0.0),

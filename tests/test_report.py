@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from browser import first_screen, inspect_page
 
-from dpsim import io, report
+from dpsim import io, likelihood, report
 from dpsim.config import validate_config
 from dpsim.figures import save_figure
 from dpsim.names import STATS_FILES
@@ -151,6 +151,8 @@ def _report_inputs(tmp_path, manifest: dict) -> report.ReportInputs:
     }
     tables["bapps_tests"] = analysis.bapps_tests(tables["bapps_deltas"], settings)
     tables["judgment_set_tests"] = analysis.judgment_set_tests(summary, settings)
+    tables["likelihood"] = pd.DataFrame(columns=list(likelihood.COLUMNS))
+    tables["calibration"] = pd.DataFrame(columns=list(likelihood.CALIBRATION_COLUMNS))
     tables["tradeoff"] = ladder.tradeoff_table(
         tables["context_tests"], tables["bapps_deltas"], pd.DataFrame()
     )

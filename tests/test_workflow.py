@@ -102,10 +102,16 @@ def test_tiny_workflow_trains_and_evaluates_the_grid(tiny_run):
                 tiny_run / f"results/eval/alexnet/{variant}/{context}/seed0.parquet"
             )
             assert list(table.columns) == list(EVAL_COLUMNS)
-            assert set(table["dataset"]) == {"context", "bapps"}
+            assert set(table["dataset"]) == {"context", "bapps", "bapps_train"}
             assert (table[table["dataset"] == "context"]["subset"] == context).all()
-            # 20 context triplets, 2 x 12 BAPPS 2AFC and 2 x 10 JND items per checkpoint
-            assert table.groupby("checkpoint").size().to_dict() == {"best": 64, "last": 64}
+            # 20 context triplets, 2 x 12 BAPPS 2AFC and 2 x 10 JND items, and the 2 x 8 BAPPS
+            # train triplets that fit the likelihood (fewer than bapps.fit_items) per checkpoint
+            assert table.groupby("checkpoint").size().to_dict() == {"best": 80, "last": 80}
+            fit = table[table["dataset"] == "bapps_train"]
+            assert (
+                fit["votes"].eq(2).all()
+                and table.query("dataset == 'bapps' and kind == '2afc'")["votes"].eq(5).all()
+            )
             assert len(table[table["dataset"] == "context"]) == 40  # 20 per checkpoint
     baseline = pd.read_parquet(tiny_run / "results/eval/alexnet/baseline/all/seed0.parquet")
     assert set(baseline[baseline["dataset"] == "context"]["subset"]) == {"c000", "c001"}
@@ -121,6 +127,13 @@ def test_tiny_workflow_trains_and_evaluates_the_grid(tiny_run):
     assert set(on_contexts["variant"]) == {"lin", "mix", "lora", "tune", "baseline", "l2"}
     assert on_contexts["n"].eq(20).all() and summary["score"].between(0, 1).all()
     assert (tiny_run / "results/benchmarks/adapt/alexnet_lin_all_seed0.tsv").exists()
+    votes = pd.read_parquet(tiny_run / "results/stats/likelihood.parquet")
+    assert set(votes["dataset"]) == {"bapps"} and set(votes["subset"]) == {
+        "traditional",
+        "superres",
+    }
+    assert votes["fit_items"].eq(16).all() and (votes["chance"] <= votes["ceiling"]).all()
+    assert {"lin", "baseline", "l2"} <= set(votes["variant"])
     tradeoff = pd.read_parquet(tiny_run / "results/stats/tradeoff.parquet")
     assert set(tradeoff["variant"]) == {"lin", "mix", "lora", "tune"} and len(tradeoff) == 8
     numbers = tradeoff.groupby("variant")["trained_parameters"].first()

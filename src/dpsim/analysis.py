@@ -31,6 +31,12 @@ caps                 (network, seed, context, weighting): the best unit, non-neg
                      fitted on the training triplets, scored on the test triplets
 tradeoff             (network, trained variant, seed, context): context gain, BAPPS changes,
                      trained numbers and training time (:mod:`dpsim.ladder`)
+likelihood           (network, variant, context, seed, human set with vote counts, subset): the
+                     log-likelihood of people's votes under the metric's fitted psychometric
+                     function, with chance, ceiling, normalised score and Brier score
+                     (:mod:`dpsim.likelihood`)
+calibration          (network, variant, human set, bin of the predicted share): predicted and
+                     observed shares of votes (the calibration figure)
 ===================  ===========================================================================
 
 Every table but ``checkpoints`` scores the adapted metrics at one checkpoint,
@@ -55,8 +61,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dpsim import aggregate, io, ladder, pairs, stats
-from dpsim.names import CHECKPOINTS, NO_CHECKPOINT, STATS_FILES, UNTRAINED
+from dpsim import aggregate, io, ladder, likelihood, pairs, stats
+from dpsim.names import CHECKPOINTS, FIT_DATASET, NO_CHECKPOINT, STATS_FILES, UNTRAINED
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +155,22 @@ def read_context_items(paths: Sequence[str | Path]) -> pd.DataFrame:
     return aggregate.by_scoring_context(items)
 
 
+def read_vote_items(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """The 2AFC rows of the human sets (BAPPS val and fit rows, judgment sets) with what the
+    likelihood of the votes needs (:mod:`dpsim.likelihood`)."""
+    columns = [*aggregate.KEYS, "d0", "d1", "judge", "votes"]
+    try:
+        items = aggregate.read_items(paths, columns=columns)
+    except (KeyError, ValueError) as error:
+        if "votes" not in str(error):
+            raise
+        raise ValueError(
+            "an evaluation file has no votes column (written by an older dpsim): delete "
+            "results/eval and run the workflow again"
+        ) from None
+    return items[(items["dataset"] != "context") & (items["kind"] == "2afc")]
+
+
 def context_tests(items: pd.DataFrame, settings: StatsSettings) -> pd.DataFrame:
     """Adapted vs. baseline per context for every trained variant (see the module docstring)."""
     parts = [
@@ -219,8 +241,8 @@ def bapps_tests(
 
 def judgment_set_datasets(summary: pd.DataFrame) -> list[str]:
     """The extra human sets of a summary (``evaluate.judgment_sets``): its datasets other than
-    the context rows and BAPPS."""
-    return sorted(set(summary["dataset"]) - {"context", "bapps"})
+    the context rows, BAPPS and BAPPS's fit rows."""
+    return sorted(set(summary["dataset"]) - {"context", "bapps", FIT_DATASET})
 
 
 def judgment_set_tests(summary: pd.DataFrame, settings: StatsSettings) -> pd.DataFrame:
@@ -407,6 +429,9 @@ def write_stats(
         settings,
         distortions,
     )
+    votes = at_checkpoint(read_vote_items(eval_paths), settings.checkpoint)
+    tables["likelihood"] = likelihood.likelihood_table(votes)
+    tables["calibration"] = likelihood.calibration_table(votes, tables["likelihood"])
     caps = [pd.read_parquet(path) for path in caps_paths]
     tables["caps"] = pd.concat(caps, ignore_index=True) if caps else pd.DataFrame(columns=CAPS)
     tables["tradeoff"] = ladder.tradeoff_table(

@@ -27,6 +27,7 @@ re-exported here so that imports from ``dpsim.backbones`` keep working.
 from __future__ import annotations
 
 import logging
+import math
 import operator
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,7 +39,7 @@ from torch import fx, nn
 from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 
 from dpsim.registry import suggest
-from dpsim.taps import LAYER_TAPS, check_network, resolve_taps
+from dpsim.taps import LAYER_TAPS, check_network, fixed_input, resolve_taps
 from dpsim.weights import (
     IMAGENET_WEIGHTS,
     WeightsInfo,
@@ -65,6 +66,12 @@ log = logging.getLogger(__name__)
 
 #: Smallest side of the dry-run input that finds the channels of the taps.
 _DRY_RUN_SIDE = 64
+
+#: MaxViT's input side: its attention partitions are laid out for it when it is built.
+MAXVIT_SIDE = 224
+#: How inputs are resized for a network that runs at one size only, and the choices.
+DEFAULT_RESIZE = "bicubic"
+RESIZE_MODES = ("bicubic", "bilinear")
 
 #: Networks whose builders need ``init_weights`` set to avoid a warning and fix the behaviour.
 _AUXILIARY_HEAD_NETWORKS = ("googlenet", "inception_v3")
@@ -104,6 +111,9 @@ class Backbone(nn.Module):
         taps: The tapped node names, in network order.
         channels: The channel count of each tap, in the same order.
         weights: Which weights were loaded.
+        input_side: The side every input is resized to before the network (ViT and MaxViT run
+            only at the size they were built for), or None: inputs go in as they are.
+        resize_mode: The interpolation of that resize (``bicubic`` or ``bilinear``).
     """
 
     def __init__(
@@ -113,6 +123,8 @@ class Backbone(nn.Module):
         taps: Sequence[str],
         channels: Sequence[int],
         weights: WeightsInfo,
+        input_side: int | None = None,
+        resize_mode: str = DEFAULT_RESIZE,
     ) -> None:
         """Wrap an extractor whose output is a dict with one entry per tap.
 
@@ -122,8 +134,14 @@ class Backbone(nn.Module):
             taps: The keys of the extractor's output, in network order.
             channels: The channel count of each tap.
             weights: Which weights ``model`` carries.
+            input_side: See the class docstring.
+            resize_mode: See the class docstring.
         """
         super().__init__()
+        if resize_mode not in RESIZE_MODES:
+            raise ValueError(
+                f"resize_mode must be one of {', '.join(RESIZE_MODES)}, got {resize_mode!r}"
+            )
         if len(taps) != len(channels):
             raise ValueError(f"got {len(taps)} taps but {len(channels)} channel counts")
         self.network = network
@@ -131,6 +149,8 @@ class Backbone(nn.Module):
         self.taps: tuple[str, ...] = tuple(taps)
         self.channels: tuple[int, ...] = tuple(int(c) for c in channels)
         self.weights = weights
+        self.input_side = input_side
+        self.resize_mode = resize_mode
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The tapped feature maps of a batch of images.
@@ -139,16 +159,62 @@ class Backbone(nn.Module):
             x: Images, N x 3 x H x W, already scaled as the network expects (by the caller).
 
         Returns:
-            One tensor per tap, in tap order; tap k has shape N x ``channels[k]`` x H_k x W_k.
+            One tensor per tap, in tap order; tap k has shape N x ``channels[k]`` x H_k x W_k
+            (token outputs and channels-last maps brought to that form: :func:`as_map`).
         """
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected images of shape N x 3 x H x W, got {tuple(x.shape)}")
-        outputs = self.model(x)
-        return [outputs[tap] for tap in self.taps]
+        outputs = self.model(self.resized(x))
+        return [as_map(outputs[tap], self.network) for tap in self.taps]
+
+    def resized(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` at the network's input side where it has one (else ``x`` itself)."""
+        side = self.input_side
+        if side is None or tuple(x.shape[-2:]) == (side, side):
+            return x
+        return nn.functional.interpolate(
+            x, size=(side, side), mode=self.resize_mode, align_corners=False, antialias=True
+        )
 
     def extra_repr(self) -> str:
-        """Network, taps and weights, shown by ``repr``."""
-        return f"network={self.network!r}, taps={self.taps}, weights={self.weights}"
+        """Network, taps, weights and input resize, shown by ``repr``."""
+        text = f"network={self.network!r}, taps={self.taps}, weights={self.weights}"
+        if self.input_side is not None:
+            text += f", input resized to {self.input_side} px ({self.resize_mode})"
+        return text
+
+
+def token_layout(network: str) -> str:
+    """How the network's taps lay their features out: ``tokens`` (ViT: N x (1 + h w) x C, the
+    class token first), ``channels_last`` (Swin's stages: N x H x W x C) or ``channels_first``
+    (N x C x H x W: the CNNs, MaxViT)."""
+    if network.startswith("vit_"):
+        return "tokens"
+    if network.startswith("swin_"):
+        return "channels_last"
+    return "channels_first"
+
+
+def as_map(value: torch.Tensor, network: str) -> torch.Tensor:
+    """A tap's output as an N x C x H x W map (see :func:`token_layout`).
+
+    ViT token outputs lose their class token and get their patch grid back (row-major, as
+    the patches were flattened); Swin's channels-last maps are permuted. Channel
+    unit-normalisation and every readout then treat a token as they treat a spatial position.
+    """
+    layout = token_layout(network)
+    if layout == "tokens" and value.ndim == 3:
+        n, count, channels = value.shape
+        side = math.isqrt(count - 1)
+        if side * side != count - 1:
+            raise ValueError(
+                f"{network}: a token output of {count} tokens is not a class token and a square "
+                "patch grid; tap an encoder block's output"
+            )
+        return value[:, 1:].transpose(1, 2).reshape(n, channels, side, side)
+    if layout == "channels_last" and value.ndim == 4:
+        return value.permute(0, 3, 1, 2)
+    return value
 
 
 def build_backbone(
@@ -157,6 +223,7 @@ def build_backbone(
     weights: str = "random",
     seed: int = 0,
     cache_dir: str | Path = "resources/torch",
+    resize_mode: str = DEFAULT_RESIZE,
 ) -> Backbone:
     """Build a tapped torchvision classifier with the requested weights.
 
@@ -169,6 +236,9 @@ def build_backbone(
         seed: Seed of the initialisation (the weights for ``"random"``; otherwise only the
             parameters that the loaded weights then overwrite).
         cache_dir: The torch home; ImageNet weights live in ``{cache_dir}/hub/checkpoints``.
+        resize_mode: How inputs are resized for a network that runs at one size only (ViT,
+            MaxViT: to 224 px, ``bicubic`` by default, or ``bilinear``); other networks take
+            any size as it is.
 
     Returns:
         The backbone in eval mode, on the CPU, its taps in network order.
@@ -206,11 +276,22 @@ def build_backbone(
         rewritten,
         restored,
     )
-    ordered, channels = _dry_run(extractor, network, tap_names, _dry_run_side(network))
+    side = _fixed_input_side(network, model)
+    ordered, channels = _dry_run(extractor, network, tap_names, side or _dry_run_side(network))
     if ordered != tap_names:
         log.info("%s: taps reordered to network order: %s", network, ", ".join(ordered))
     log.info("built %s with taps %s and %s weights (%s)", network, ordered, info.kind, info.source)
-    return Backbone(network, extractor, ordered, channels, info).eval()
+    return Backbone(network, extractor, ordered, channels, info, side, resize_mode).eval()
+
+
+def _fixed_input_side(network: str, model: nn.Module) -> int | None:
+    """The one input side the network runs at: a ViT's built image size, MaxViT's 224 px;
+    None for networks that take any size (the CNNs, Swin)."""
+    if not fixed_input(network):
+        return None
+    if network.startswith("vit_"):
+        return int(getattr(model, "image_size"))  # noqa: B009 - torchvision's attribute
+    return MAXVIT_SIDE
 
 
 # -------------------------------------------------------------------------------- seed and taps
@@ -323,6 +404,10 @@ def _dry_run(
     missing = [tap for tap in taps if tap not in outputs]
     if missing:
         raise ValueError(f"taps {missing} of {network} give no output; choose other nodes")
+    outputs = {
+        tap: as_map(value, network) if isinstance(value, torch.Tensor) else value
+        for tap, value in outputs.items()
+    }
     for tap, value in outputs.items():
         if not isinstance(value, torch.Tensor) or value.ndim != 4:
             shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__

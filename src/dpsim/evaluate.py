@@ -12,8 +12,10 @@ context    string   the context the metric was adapted to (``all`` for untrained
 seed       int      training seed (for untrained metrics: the random-init seed)
 checkpoint string   ``last`` (after the last epoch, the study's choice) or ``best`` (best
                     validation epoch) for adapted metrics; ``none`` for untrained ones
-dataset    string   ``context`` (the pool's test triplets), ``bapps``, or the name of a judgment
-                    set scored beside BAPPS (``evaluate.judgment_sets``, e.g. ``nights``)
+dataset    string   ``context`` (the pool's test triplets), ``bapps``, ``bapps_train`` (a seeded
+                    sample of BAPPS train triplets, ``bapps.fit_items`` per subset, that fits the
+                    likelihood's psychometric function: :mod:`dpsim.likelihood`), or the name
+                    of a judgment set scored beside BAPPS (``evaluate.judgment_sets``)
 kind       string   ``2afc`` or ``jnd``
 subset     string   for ``context`` rows the context whose labels score the item; for BAPPS the
                     subset (``traditional``, ...); for a judgment set its name
@@ -21,6 +23,8 @@ item       int      index of the triplet / pair in its subset
 d0         float    distance of p0 to the reference (JND: distance between the two images)
 d1         float    distance of p1 to the reference (null for JND)
 judge      float    share of people finding p1 closer; 0/1 for contexts (null for JND)
+votes      float    judgments behind ``judge`` where known (BAPPS val 5, its fit rows 2, a judgment
+                    set's vote column), else null
 same       float    share of people finding the JND pair identical (null for 2AFC)
 score      float    the item's 2AFC score (null for JND: mAP is a subset-level score)
 =========  =======  ==============================================================================
@@ -59,12 +63,13 @@ COLUMNS = (
     "d0",
     "d1",
     "judge",
+    "votes",
     "same",
     "score",
 )
 
 
-def _two_afc_rows(dataset: str, subset: str, d0, d1, judge) -> pd.DataFrame:
+def _two_afc_rows(dataset: str, subset: str, d0, d1, judge, votes=None) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "dataset": dataset,
@@ -74,6 +79,7 @@ def _two_afc_rows(dataset: str, subset: str, d0, d1, judge) -> pd.DataFrame:
             "d0": d0,
             "d1": d1,
             "judge": np.asarray(judge, dtype=np.float64),
+            "votes": np.nan if votes is None else np.asarray(votes, dtype=np.float64),
             "same": np.nan,
             "score": scoring.two_afc_scores(d0, d1, judge),
         }
@@ -100,6 +106,7 @@ def _jnd_rows(subset: str, distances: np.ndarray, same: np.ndarray) -> pd.DataFr
             "d0": distances,
             "d1": np.nan,
             "judge": np.nan,
+            "votes": np.nan,
             "same": np.asarray(same, dtype=np.float64),
             "score": np.nan,
         }
@@ -120,9 +127,9 @@ def human_caches(caches: HumanCaches) -> list[Path]:
 
 
 def bapps_distances(model, pair_function, caches: HumanCaches, device: str, batch_size: int):
-    """``(dataset, kind, subset, distances, labels)`` of every subset the packed ``caches``
-    score (:func:`dpsim.data.bapps.evaluation_entries`: BAPPS val, judgment sets): 2AFC
-    distances ``(d0, d1)``, JND ``(d,)``, each ``(N,)`` or ``(N, M)``."""
+    """``(dataset, kind, subset, distances, labels, votes)`` of every subset the packed
+    ``caches`` score (:func:`dpsim.data.bapps.evaluation_entries`: BAPPS val and fit subsets,
+    judgment sets): 2AFC distances ``(d0, d1)``, JND ``(d,)``, each ``(N,)`` or ``(N, M)``."""
     scored = []
     for cache_dir in human_caches(caches):
         for entry in evaluation_entries(cache_dir):
@@ -143,17 +150,19 @@ def bapps_distances(model, pair_function, caches: HumanCaches, device: str, batc
                         batch_size=batch_size,
                     ),
                 )
-            scored.append((data.dataset, entry["kind"], entry["name"], distances, data.labels))
+            scored.append(
+                (data.dataset, entry["kind"], entry["name"], distances, data.labels, data.votes)
+            )
     return scored
 
 
 def _bapps_table(scored, column: int | None = None) -> list[pd.DataFrame]:
     """Rows of :func:`bapps_distances`'s subsets (``column``: the metric of ``(N, M)`` ones)."""
     parts = []
-    for dataset, kind, subset, distances, judged in scored:
+    for dataset, kind, subset, distances, judged, votes in scored:
         chosen = [d if column is None else d[:, column] for d in distances]
         if kind == "2afc":
-            parts.append(_two_afc_rows(dataset, subset, chosen[0], chosen[1], judged))
+            parts.append(_two_afc_rows(dataset, subset, chosen[0], chosen[1], judged, votes))
         else:
             parts.append(_jnd_rows(subset, chosen[0], judged))
     return parts
@@ -304,9 +313,10 @@ def evaluate_linear(
     judged = Judged(test["d0"], test["d1"], test["distortions"], test.get("judge"))
     parts = [context_rows(judged, contexts, d0, d1)]
     for key, arrays in sorted((bapps or {}).items()):
-        kind, subset = key.split(":")
+        kind, name = key.split(":")
+        subset = str(arrays.get("subset", name))
         if kind == "2afc":
-            scores = (arrays["s0"] @ w, arrays["s1"] @ w, arrays["judge"])
+            scores = (arrays["s0"] @ w, arrays["s1"] @ w, arrays["judge"], arrays.get("votes"))
             dataset = str(arrays.get("dataset", "bapps"))
             parts.append(_two_afc_rows(dataset, subset, *scores))
         else:

@@ -91,10 +91,11 @@ def bapps_statistics(
     device: str = "cpu",
     batch_size: int = 256,
 ) -> dict[str, np.ndarray]:
-    """Statistics of every subset the packed ``caches`` score (BAPPS val, then the judgment
-    sets: :func:`dpsim.data.bapps.evaluation_entries`), as arrays named ``{kind}:{subset}:{name}``:
-    2AFC ``s0``, ``s1`` and ``judge``; JND ``s`` (of the pair) and ``same``; a judgment set's
-    subset also ``dataset`` (its name; BAPPS's subsets have none)."""
+    """Statistics of every subset the packed ``caches`` score (BAPPS val and fit, then the
+    judgment sets: :func:`dpsim.data.bapps.evaluation_entries`), as arrays named
+    ``{kind}:{key}:{name}`` (key: a BAPPS val subset's name, else ``{dataset}.{subset}``):
+    2AFC ``s0``, ``s1``, ``judge`` and ``votes`` where known; JND ``s`` (of the pair) and
+    ``same``; the subsets of other datasets also ``dataset`` and ``subset``."""
     arrays: dict[str, np.ndarray] = {}
     for cache_dir in [caches] if isinstance(caches, str | Path) else caches:
         for entry in evaluation_entries(cache_dir):
@@ -104,14 +105,16 @@ def bapps_statistics(
             parts = [images[:, k] for k in range(images.shape[1])]
             s0, s1 = array_statistics(metric, *parts, device=device, batch_size=batch_size)
             label = np.asarray(data.labels, dtype=np.float64)
+            key = f"{kind}:{name}" if data.dataset == "bapps" else f"{kind}:{data.dataset}.{name}"
             if kind == "2afc":
-                arrays.update(
-                    {f"2afc:{name}:s0": s0, f"2afc:{name}:s1": s1, f"2afc:{name}:judge": label}
-                )
+                arrays.update({f"{key}:s0": s0, f"{key}:s1": s1, f"{key}:judge": label})
             else:
-                arrays.update({f"jnd:{name}:s": s0, f"jnd:{name}:same": label})
+                arrays.update({f"{key}:s": s0, f"{key}:same": label})
+            if data.votes is not None:
+                arrays[f"{key}:votes"] = np.asarray(data.votes, dtype=np.float64)
             if data.dataset != "bapps":
-                arrays[f"{kind}:{name}:dataset"] = np.array(data.dataset)
+                arrays[f"{key}:dataset"] = np.array(data.dataset)
+                arrays[f"{key}:subset"] = np.array(name)
     return arrays
 
 
@@ -126,9 +129,9 @@ def write_bapps_statistics(
 
 
 def read_bapps_statistics(path: str | Path) -> tuple[dict[str, dict[str, np.ndarray]], dict]:
-    """``{"2afc:subset": {"s0", "s1", "judge"[, "dataset"]}, "jnd:subset": {"s", "same"}}`` and
-    the metric description of a file written by :func:`write_bapps_statistics`, checked against
-    its record."""
+    """``{"2afc:key": {"s0", "s1", "judge"[, "votes", "dataset", "subset"]}, "jnd:key": {"s",
+    "same"}}`` (keys as :func:`bapps_statistics` names them) and the metric description of a
+    file written by :func:`write_bapps_statistics`, checked against its record."""
     subsets: dict[str, dict[str, np.ndarray]] = {}
     with integrity.reading(path), np.load(path) as data:
         description = json.loads(str(data["metric"]))

@@ -100,6 +100,14 @@ FIGURES: tuple[FigureEntry, ...] = (
         lambda data: _figures().adaptation_tradeoff(data.stats["tradeoff"], data.margin),
     ),
     FigureEntry(
+        "calibration",
+        "Calibration of each metric's fitted psychometric function on people's votes",
+        "Results",
+        "likelihood",
+        "result_figures",
+        lambda data: _figures().calibration(data.stats["calibration"]),
+    ),
+    FigureEntry(
         "score_vs_rank_distance",
         "Context score against rank distance",
         "Results",

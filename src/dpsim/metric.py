@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from dpsim.backbones import Backbone, build_backbone
+from dpsim.backbones import DEFAULT_RESIZE, Backbone, build_backbone
 from dpsim.mixing import ChannelMixing
 from dpsim.names import BACKBONE_TRAINED
 from dpsim.peft import LORA_RANK, add_lora, enable_bitfit, trained_backbone_keys
@@ -444,7 +444,15 @@ class DPSMetric(nn.Module):
             "dropout": self.dropout.p,
             **({"mix_rank": self.mixing.rank} if self.mixing is not None else {}),
             **({"lora_rank": self.lora_rank} if self.variant == "lora" else {}),
+            **self._input_resize(),
         }
+
+    def _input_resize(self) -> dict[str, Any]:
+        """The recorded resize of a network that runs at one size (ViT, MaxViT), else none."""
+        side = self.backbone.input_side
+        if side is None:
+            return {}
+        return {"input_resize": {"side": side, "mode": self.backbone.resize_mode}}
 
 
 def dps_distance(
@@ -471,14 +479,19 @@ def build_metric(
     cache_dir: str | Path = "resources/torch",
     mix_rank: int = MIX_RANK,
     lora_rank: int = LORA_RANK,
+    resize_mode: str = DEFAULT_RESIZE,
 ) -> DPSMetric:
     """A metric on a freshly built backbone. ``scratch`` always starts from random weights;
-    ``mix`` draws its mixing matrices from ``seed`` too."""
+    ``mix`` draws its mixing matrices from ``seed`` too; ``resize_mode``: how a network that
+    runs at one size only (ViT, MaxViT) gets its inputs resized
+    (:func:`dpsim.backbones.build_backbone`)."""
     variant = resolve(variant, VARIANTS, "metric variant")
     if variant == "scratch" and weights != "random":
         log.info("variant scratch: backbone starts from random weights, not %r", weights)
         weights = "random"
-    backbone = build_backbone(network, taps, weights=weights, seed=seed, cache_dir=cache_dir)
+    backbone = build_backbone(
+        network, taps, weights=weights, seed=seed, cache_dir=cache_dir, resize_mode=resize_mode
+    )
     return DPSMetric(
         backbone,
         variant=variant,
@@ -491,7 +504,8 @@ def build_metric(
 
 def grid_metric(grid: Mapping[str, Any], network: str, variant: str, seed: int) -> DPSMetric:
     """The untrained metric of a grid cell, from the config's ``grid`` keys ``taps``,
-    ``weights``, ``readout``, ``weights_dir`` and, for ``mix`` and ``lora``, their rank."""
+    ``weights``, ``readout``, ``weights_dir``, for ``mix`` and ``lora`` their rank, and for a
+    network that runs at one size ``input_resize`` (a job of another network is not given it)."""
     return build_metric(
         network,
         variant,
@@ -502,6 +516,7 @@ def grid_metric(grid: Mapping[str, Any], network: str, variant: str, seed: int) 
         cache_dir=grid["weights_dir"],
         mix_rank=grid["mix"]["rank"] if variant == "mix" else MIX_RANK,
         lora_rank=grid["lora"]["rank"] if variant == "lora" else LORA_RANK,
+        resize_mode=grid.get("input_resize", DEFAULT_RESIZE),
     )
 
 
@@ -556,7 +571,12 @@ def load_metric(path: str | Path, cache_dir: str | Path = "resources/torch") -> 
     weights = spec["weights"]
     source = weights["source"] if weights["kind"] == "file" else weights["kind"]
     backbone = build_backbone(
-        spec["network"], spec["taps"], weights=source, seed=weights["seed"], cache_dir=cache_dir
+        spec["network"],
+        spec["taps"],
+        weights=source,
+        seed=weights["seed"],
+        cache_dir=cache_dir,
+        resize_mode=spec.get("input_resize", {}).get("mode", DEFAULT_RESIZE),
     )
     if backbone.weights.sha256 != weights["sha256"]:
         raise ValueError(
@@ -588,7 +608,7 @@ def _restored(path: Path, backbone: Backbone, checkpoint: Mapping[str, Any]) -> 
 
 
 #: What a checkpoint and a frozen backbone must share for :func:`load_on_backbone`.
-BACKBONE_KEYS = ("network", "taps", "weights")
+BACKBONE_KEYS = ("network", "taps", "weights", "input_resize")
 
 
 def load_on_backbone(path: str | Path, base: DPSMetric) -> DPSMetric:
@@ -599,7 +619,7 @@ def load_on_backbone(path: str | Path, base: DPSMetric) -> DPSMetric:
     path = Path(path)
     checkpoint = _read_checkpoint(path)
     spec, expected = checkpoint["metric"], base.describe()
-    differ = [key for key in BACKBONE_KEYS if spec[key] != expected[key]]
+    differ = [key for key in BACKBONE_KEYS if spec.get(key) != expected.get(key)]
     if differ:
         raise ValueError(
             f"{path} was trained on another backbone than the one given ({', '.join(differ)} "

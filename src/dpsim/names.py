@@ -137,7 +137,10 @@ BAPPS_SUBSETS: tuple[str, ...] = (
     "color",
     "frameinterp",
 )
-RESERVED_DATASETS: tuple[str, ...] = ("bapps", "context", *BAPPS_SUBSETS)
+#: The dataset of the BAPPS train triplets every metric is also scored on, to fit the
+#: psychometric function of the likelihood of the votes (dpsim.likelihood).
+FIT_DATASET = "bapps_train"
+RESERVED_DATASETS: tuple[str, ...] = ("bapps", "context", FIT_DATASET, *BAPPS_SUBSETS)
 
 #: The statistics tables of results/stats/ (see dpsim.analysis).
 STATS_FILES: tuple[str, ...] = (
@@ -152,6 +155,8 @@ STATS_FILES: tuple[str, ...] = (
     "orderings",
     "caps",
     "tradeoff",
+    "likelihood",
+    "calibration",
 )
 
 #: Columns of the readout study's table (see dpsim.readout).

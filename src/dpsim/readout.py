@@ -37,6 +37,7 @@ import pandas as pd
 import torch
 
 from dpsim import correlation, inference, scoring
+from dpsim.backbones import DEFAULT_RESIZE
 from dpsim.data.bapps import BappsDataset
 from dpsim.data.mos import MosSet
 from dpsim.metric import READOUTS, DPSMetric, build_metric, layer_statistics
@@ -63,9 +64,17 @@ class ReadoutSettings:
     )
     batch_size: int = 128
     seed: int = 0
+    #: how a network that runs at one size only (ViT, MaxViT) gets its images resized
+    resize_mode: str = DEFAULT_RESIZE
 
     @classmethod
-    def from_config(cls, section: Mapping[str, Any], seed: int, network: str) -> ReadoutSettings:
+    def from_config(
+        cls,
+        section: Mapping[str, Any],
+        seed: int,
+        network: str,
+        resize_mode: str = DEFAULT_RESIZE,
+    ) -> ReadoutSettings:
         """The settings of ``network`` from the config's ``readout`` section.
 
         Learned and tuned weights train with the LPIPS preset's optimiser (Adam, betas 0.5 and
@@ -87,6 +96,7 @@ class ReadoutSettings:
             taps=readout_taps(section, network),
             train=learned,
             seed=seed,
+            resize_mode=resize_mode,
         )
 
 
@@ -339,6 +349,7 @@ def _readout_metric(
         weights=weights,
         seed=settings.seed,
         cache_dir=weights_dir,
+        resize_mode=settings.resize_mode,
     )
 
 

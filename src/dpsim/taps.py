@@ -18,10 +18,14 @@ Taps (PROTOCOL §5)
       resnet18 and resnet50 ``relu`` (after the stem), ``layer1``, ``layer2``, ``layer4``. The
       ResNets have no LPIPS set.
 
+    - ``"study"`` for the transformers too (ours): ViT ``encoder.layers.encoder_layer_{k}`` at
+      the ends of the four quarters of the depth, Swin (v1, v2) ``features.1, .3, .5, .7`` (its
+      stages), MaxViT ``blocks.0`` to ``.3``.
+
     Any other network takes an explicit list of names. A tap must give an N x C x H x W map
-    (its channels, dim 1, are read by a dry run at build time): token outputs (ViT encoder
-    blocks) are refused; channels-last maps (Swin's ``features.*``) cannot be told apart and
-    would be misread, so tap such networks where maps are channels-first.
+    (its channels, dim 1, are read by a dry run at build time). Transformer outputs are
+    brought to that form (:func:`dpsim.backbones.as_map`): a ViT's tokens lose the class token
+    and get the patch grid back, Swin's channels-last maps are permuted.
 """
 
 from __future__ import annotations
@@ -34,6 +38,12 @@ from dpsim.names import CLASSIFICATION_NETWORKS
 from dpsim.registry import describe_choice
 
 __all__ = ["LAYER_TAPS", "check_network", "resolve_taps", "tap_set"]
+
+
+def _vit_blocks(depth: int) -> tuple[str, ...]:
+    """The outputs of a ViT's encoder blocks at the ends of its four quarters."""
+    return tuple(f"encoder.layers.encoder_layer_{depth * k // 4 - 1}" for k in range(1, 5))
+
 
 #: Named tap sets per network (PROTOCOL §5): network -> set name -> node names in network order.
 LAYER_TAPS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -64,7 +74,25 @@ LAYER_TAPS: dict[str, dict[str, tuple[str, ...]]] = {
     "mobilenet_v3_small": {"study": ("features.1", "features.3", "features.8", "features.12")},
     "efficientnet_b0": {"study": ("features.2", "features.3", "features.5", "features.7")},
     "convnext_tiny": {"study": ("features.1", "features.3", "features.5", "features.7")},
+    # Transformers (ours): four blocks spread over the depth. ViT: the outputs of encoder
+    # blocks 3, 6, 9, 12 of 12 (6, 12, 18, 24 of 24 for ViT-L; 8, 16, 24, 32 of 32 for ViT-H);
+    # Swin: the four stages' outputs; MaxViT: its four blocks.
+    **{name: {"study": _vit_blocks(12)} for name in ("vit_b_16", "vit_b_32")},
+    **{name: {"study": _vit_blocks(24)} for name in ("vit_l_16", "vit_l_32")},
+    "vit_h_14": {"study": _vit_blocks(32)},
+    **{
+        name: {"study": ("features.1", "features.3", "features.5", "features.7")}
+        for name in ("swin_t", "swin_s", "swin_b", "swin_v2_t", "swin_v2_s", "swin_v2_b")
+    },
+    "maxvit_t": {"study": ("blocks.0", "blocks.1", "blocks.2", "blocks.3")},
 }
+
+
+def fixed_input(network: str) -> bool:
+    """Whether ``network`` runs at one input size only, so that images are resized for it
+    (ViT at its built size, MaxViT at 224 px; :func:`dpsim.backbones.build_backbone`)."""
+    return network.startswith("vit_") or network == "maxvit_t"
+
 
 #: What a tap name may look like (qualified names; also keeps it safe in torchvision's regexes).
 _TAP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*")

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from dpsim import integrity, io
 from dpsim.data import image_file
 from dpsim.inference import signed
+from dpsim.names import FIT_DATASET
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ TWO_AFC_VAL_COUNTS = {
 }
 RESIZE_FILTER = "PIL bicubic"
 CACHE_FORMAT = 1
+#: Judgments per 2AFC triplet in BAPPS (PROTOCOL §8, §11): 2 in train (and in the fit
+#: subsets drawn from it), 5 in val.
+VOTES_PER_TRIPLET = {"train": 2, "val": 5, "fit": 2}
 
 
 class BappsError(ValueError):
@@ -298,20 +302,50 @@ def pack_all(
     size: int,
     workers: int = 2,
     writer: str = "",
+    fit_items: int = 0,
+    seed: int = 0,
 ) -> dict:
-    """Pack every subset a manifest lists; writes ``index.json`` listing the packed subsets and
-    the record of every array file (``writer``: the rule that packs them)."""
+    """Pack every subset a manifest lists, and of each 2AFC train subset a seeded sample of
+    ``fit_items`` triplets as its ``fit`` subset (:func:`pack_fit_subset`); writes
+    ``index.json`` listing the packed subsets and the record of every array file (``writer``:
+    the rule that packs them)."""
     data = json.loads(Path(manifest_path).read_text())
     packed = [
         pack_subset(data["root"], subset, size, cache_dir, workers, writer)
         for subset in subsets_from_manifest(data)
     ]
+    if fit_items > 0:
+        trains = [m for m in packed if m["kind"] == "2afc" and m["split"] == "train"]
+        packed += [pack_fit_subset(cache_dir, m, fit_items, seed, writer) for m in trains]
     return write_index(cache_dir, packed, writer, manifest=data, size=size)
 
 
+def pack_fit_subset(cache_dir: str | Path, train: dict, items: int, seed: int, writer: str) -> dict:
+    """A seeded sample of ``items`` triplets of a packed 2AFC train subset (``train``: its
+    meta), packed as split ``fit`` of dataset :data:`FIT_DATASET` (all of them if it has fewer);
+    the sample depends only on ``seed`` and the subset's name and size."""
+    source = BappsDataset(cache_dir, "2afc", "train", train["name"])
+    count = len(source)
+    mixed = np.random.default_rng([seed, count, *train["name"].encode()])
+    rows = np.sort(mixed.choice(count, size=min(items, count), replace=False))
+    meta = {
+        "kind": "2afc",
+        "split": "fit",
+        "name": train["name"],
+        "dataset": FIT_DATASET,
+        "items": len(rows),
+        "size": train["size"],
+        "resize": train["resize"],
+        "rows": rows.tolist(),
+    }
+    arrays = {"images": np.asarray(source.images[rows]), "labels": source.labels[rows]}
+    return write_packed(cache_dir, f"2afc-fit-{train['name']}", arrays, meta, writer)
+
+
 def evaluation_entries(cache_dir: str | Path) -> list[dict]:
-    """The subsets of a packed cache that evaluation scores: BAPPS's val split, and every
-    judgment set (:mod:`dpsim.data.judgment_sets`, packed with only the rows it is scored on)."""
+    """The subsets of a packed cache that evaluation scores: BAPPS's val split, its fit
+    subsets (:func:`pack_fit_subset`), and every judgment set (:mod:`dpsim.data.judgment_sets`,
+    packed with only the rows it is scored on)."""
     index = json.loads((Path(cache_dir) / "index.json").read_text())
     return [
         entry
@@ -355,13 +389,17 @@ class BappsDataset(torch.utils.data.Dataset):
             self.images = np.load(paths["images"], mmap_mode="r")
         with integrity.readable(paths["labels"], rule=rule, rebuild=cache_dir):
             self.labels = np.load(paths["labels"])
-        #: judgments per item where the source records them (a table's vote counts), else None
+        #: the human set the subset belongs to: ``bapps``, ``bapps_train`` (the fit subsets),
+        #: or a judgment set's name
+        self.dataset: str = self.meta.get("dataset", "bapps")
+        #: judgments per item: a table's vote counts where packed, BAPPS's per split (2AFC:
+        #: :data:`VOTES_PER_TRIPLET`), else None (unknown)
         self.votes: np.ndarray | None = None
         if "votes" in self.meta.get("files", {}):
             with integrity.readable(paths["votes"], rule=rule, rebuild=cache_dir):
                 self.votes = np.load(paths["votes"])
-        #: the human set the subset belongs to: ``bapps``, or a judgment set's name
-        self.dataset: str = self.meta.get("dataset", "bapps")
+        elif kind == "2afc" and self.dataset in ("bapps", FIT_DATASET):
+            self.votes = np.full(len(self.labels), VOTES_PER_TRIPLET[split], dtype=np.int64)
         if len(self.images) != len(self.labels) or len(self.labels) != self.meta["items"]:
             raise integrity.CorruptIntermediateError.of(
                 paths["meta"],

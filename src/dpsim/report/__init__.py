@@ -21,9 +21,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from dpsim import aggregate, analysis, distortion_params, io, published
+from dpsim import aggregate, analysis, distortion_params, io, likelihood, published
 from dpsim.figure_registry import FIGURES
-from dpsim.names import DISTORTIONS
+from dpsim.names import DISTORTIONS, UNTRAINED
 from dpsim.report import answer, findings, fits, html, ladder
 from dpsim.report.provenance import Provenance, provenance, software_versions
 from dpsim.report.readout_study import mos_notes, readout_section
@@ -96,6 +96,7 @@ def _findings_section(tables: _Tables, config: Mapping[str, Any]) -> html.Sectio
         *findings.context_findings(stats["context_tests"], alpha),
         *findings.bapps_findings(stats["bapps_tests"], margin, alpha),
         *findings.judgment_set_findings(stats["judgment_set_tests"], margin, alpha),
+        *findings.likelihood_findings(_likelihood_gains(stats["likelihood"], config)),
         *findings.model_findings(stats["mixed_models"], alpha, min(config["grid"]["networks"])),
         *findings.difficulty_findings(stats["difficulty"], alpha),
         *findings.pair_findings(stats["pairs"], stats["orderings"], config["stats"]["baseline"]),
@@ -378,6 +379,51 @@ def _judgment_sets_section(config: Mapping[str, Any], tables: _Tables) -> list[h
     return [html.Section("judgment-sets", "Human perception (other judgment sets)", "".join(parts))]
 
 
+def _likelihood_gains(table: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
+    trained = [v for v in config["grid"]["variants"] if v not in UNTRAINED]
+    return likelihood.likelihood_gains(table, config["stats"]["baseline"], trained)
+
+
+def likelihood_score_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (network, variant, human set): the likelihood's scores, means over contexts, seeds
+    and subsets."""
+    if table.empty:
+        return table
+    columns = ["log_likelihood", "chance", "ceiling", "normalised", "brier", "brier_chance"]
+    grouped = table.groupby(["network", "variant", "dataset"], as_index=False)
+    return grouped.agg(
+        slope=("slope", "mean"), **{c: (c, "mean") for c in columns}, rows=("items", "size")
+    )
+
+
+def _likelihood_section(inputs: ReportInputs, tables: _Tables) -> html.Section:
+    table = tables.stats["likelihood"]
+    intro = html.paragraph(
+        "How probable each metric makes people's votes (PROTOCOL §11): the k votes for p1 of "
+        "a triplet's n judgments are Binomial(n, p) with p = sigmoid(slope x log(d0 / d1)), "
+        "one family for every metric: it reads the distances only through their ratio (blind "
+        "to a metric's scale), exchanging p0 and p1 gives 1 - p, and a slope of 0 is chance. "
+        "The slope is fitted by maximum likelihood on a sample of the BAPPS train triplets "
+        "(2 judgments each, bapps.fit_items per subset) and scored on BAPPS val (5 each) and "
+        "on every judgment set with vote counts; a context's ranking head is not used (it "
+        "models its context's labels, not people). Log-likelihoods are mean nats per triplet; "
+        "chance is p = 0.5, the ceiling p = k/n; normalised = (score - chance) / (ceiling - "
+        "chance); Brier = mean (p - k/n)^2."
+    )
+    if table.empty:
+        note = html.paragraph("No likelihood: no human set with vote counts or bapps.fit_items 0.")
+        return html.Section("likelihood", "Likelihood of the votes", intro + note)
+    parts = [
+        intro,
+        html.table(
+            likelihood_score_table(table),
+            note="Full table: results/stats/likelihood.parquet (one row per metric and subset).",
+        ),
+        _figures_in(inputs, "likelihood"),
+    ]
+    return html.Section("likelihood", "Likelihood of the votes", "".join(parts))
+
+
 def _difficulty_section(inputs: ReportInputs, tables: _Tables) -> html.Section:
     difficulty = tables.stats["difficulty"]
     rankings = tables.rankings[["context", "order_text", "kendall_distance", "footrule"]]
@@ -471,6 +517,7 @@ def render_report(
         ladder.ladder_section(tables.stats["tradeoff"], tables.stats["bapps_tests"]),
         _bapps_section(inputs, tables),
         *_judgment_sets_section(config, tables),
+        _likelihood_section(inputs, tables),
         _published_section(config, inputs, tables, manifest),
         fits.models_section(tables.stats["mixed_models"]),
         _difficulty_section(inputs, tables),

@@ -113,6 +113,22 @@ def judgment_set_findings(tests: pd.DataFrame, margin: float, alpha: float) -> l
     return sentences
 
 
+def likelihood_findings(gains: pd.DataFrame) -> list[str]:
+    """Per network, trained variant and human set: how much adaptation changed the
+    log-likelihood of people's votes (:func:`dpsim.likelihood.likelihood_gains`)."""
+    sentences = []
+    for row in gains.itertuples():
+        verb = "raises" if row.gain > 0 else "lowers"
+        where = "BAPPS val" if row.dataset == "bapps" else row.dataset
+        sentences.append(
+            f"{row.variant} ({row.network}) {verb} the log-likelihood of the {where} votes by "
+            f"{abs(row.gain):.4f} nats per triplet over the baseline (normalised between "
+            f"chance and ceiling: {row.normalised:.3f} against {row.baseline_normalised:.3f}; "
+            f"mean over {int(row.cases)} contexts x seeds x subsets)."
+        )
+    return sentences
+
+
 def model_findings(mixed_models: pd.DataFrame, alpha: float, reference_network: str) -> list[str]:
     """The mixed model's variant effects on the context test triplets (vs. the baseline)."""
     if mixed_models.empty:

@@ -76,11 +76,21 @@ def _write_manifest(data: dict[str, Any], path: str) -> None:
 
 def bapps_cache(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JOB) -> None:
     """Every BAPPS subset packed into memory-mapped uint8 arrays at the evaluation size, decoded
-    by the job's threads (the rule declares ``bapps.workers`` of them)."""
+    by the job's threads (the rule declares ``bapps.workers`` of them), and of each 2AFC train
+    subset a seeded sample of ``bapps.fit_items`` triplets that every metric is scored on too
+    (the likelihood's fit: :mod:`dpsim.likelihood`)."""
     job.start()
     with io.atomic_dir(outputs["cache"]) as temp:
-        size = settings["bapps"]["image_size"]
-        bapps.pack_all(inputs["manifest"], temp, size, workers=job.threads, writer=job.rule)
+        size, fit = settings["bapps"]["image_size"], settings["bapps"]["fit_items"]
+        bapps.pack_all(
+            inputs["manifest"],
+            temp,
+            size,
+            workers=job.threads,
+            writer=job.rule,
+            fit_items=fit,
+            seed=settings["seed"],
+        )
 
 
 def judgment_sets(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JOB) -> None:

@@ -42,7 +42,7 @@ def _human_caches(inputs: Files) -> list[str]:
 
 
 #: What a lin checkpoint and the cached statistics must share to be scored together.
-BACKBONE_KEYS = ("network", "taps", "weights", "readout")
+BACKBONE_KEYS = ("network", "taps", "weights", "readout", "input_resize")
 
 
 def evaluate_lin(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JOB) -> None:
@@ -75,7 +75,7 @@ def evaluate_lin(settings: Settings, inputs: Files, outputs: Files, *, job: Job 
 
 
 def _check_same_backbone(metric: dict, cached: dict, checkpoint: str, cache: str) -> None:
-    differ = [key for key in BACKBONE_KEYS if metric[key] != cached[key]]
+    differ = [key for key in BACKBONE_KEYS if metric.get(key) != cached.get(key)]
     if differ:
         raise ValueError(
             f"{checkpoint} and {cache} were computed with different {', '.join(differ)}: "

@@ -20,13 +20,22 @@ from typing import Any
 
 from dpsim.contexts import run_contexts
 from dpsim.names import BACKBONE_TRAINED, NETWORK_BASELINES
-from dpsim.taps import readout_taps
+from dpsim.taps import fixed_input, readout_taps
 
 Config = Mapping[str, Any]
 Wildcards = Mapping[str, str]
 
 #: The grid keys that define a grid network's metric (with the network and seed wildcards).
 GRID_METRIC = ("grid.weights", "grid.taps", "grid.readout", "grid.weights_dir")
+
+
+def _grid_metric(wildcards: Wildcards) -> tuple[str, ...]:
+    """:data:`GRID_METRIC`, with ``grid.input_resize`` for a network that runs at one size only
+    (no other network reads it, so changing it re-runs only the jobs of ViTs and MaxViT)."""
+    resizes = fixed_input(wildcards.get("network", ""))
+    return (*GRID_METRIC, "grid.input_resize") if resizes else GRID_METRIC
+
+
 #: What limits one training of a variant that trains the backbone (which contexts are trained
 #: is not a job's business: a job trains its own context).
 DIRECT_LIMITS = tuple(
@@ -116,7 +125,7 @@ def bapps_manifest(config: Config, wildcards: Wildcards) -> dict[str, Any]:
 
 
 def bapps_cache(config: Config, wildcards: Wildcards) -> dict[str, Any]:
-    return pick(config, "bapps.image_size")
+    return pick(config, "bapps.image_size", "bapps.fit_items", "seed")
 
 
 def judgment_sets(config: Config, wildcards: Wildcards) -> dict[str, Any]:
@@ -171,18 +180,18 @@ def distortion_examples(config: Config, wildcards: Wildcards) -> dict[str, Any]:
 
 
 def pool_statistics(config: Config, wildcards: Wildcards) -> dict[str, Any]:
-    keys = pick(config, *GRID_METRIC, "device")
+    keys = pick(config, *_grid_metric(wildcards), "device")
     return plain({**keys, "job": _job(wildcards, "network", "seed")})
 
 
 def adapt_lin_all_contexts(config: Config, wildcards: Wildcards) -> dict[str, Any]:
-    keys = pick(config, *GRID_METRIC, "train", "seed", "device")
+    keys = pick(config, *_grid_metric(wildcards), "train", "seed", "device")
     job = {**_job(wildcards, "network", "seed"), "variant": "lin"}
     return plain({**keys, "job": job, "contexts": _contexts(config)})
 
 
 def adapt_mix_all_contexts(config: Config, wildcards: Wildcards) -> dict[str, Any]:
-    keys = pick(config, *GRID_METRIC, "grid.mix.rank", "train", "seed", "device")
+    keys = pick(config, *_grid_metric(wildcards), "grid.mix.rank", "train", "seed", "device")
     job = {**_job(wildcards, "network", "seed"), "variant": "mix"}
     return plain({**keys, "job": job, "contexts": _contexts(config, "mix")})
 
@@ -193,7 +202,7 @@ def adapt_direct(config: Config, wildcards: Wildcards) -> dict[str, Any]:
     job = _job(wildcards, "network", "variant", "seed")
     limits = DIRECT_LIMITS if job["variant"] in BACKBONE_TRAINED else ()
     rank = ("grid.lora.rank",) if job["variant"] == "lora" else ()
-    keys = pick(config, *GRID_METRIC, *limits, *rank, "train", "seed", "device")
+    keys = pick(config, *_grid_metric(wildcards), *limits, *rank, "train", "seed", "device")
     names = wildcards["contexts"].split(",") if "contexts" in wildcards else [wildcards["context"]]
     known = {c["name"]: c for c in _contexts(config)}
     missing = [name for name in names if name not in known]
@@ -206,7 +215,7 @@ def adapt_direct(config: Config, wildcards: Wildcards) -> dict[str, Any]:
 
 
 def evaluation_statistics(config: Config, wildcards: Wildcards) -> dict[str, Any]:
-    keys = pick(config, *GRID_METRIC, "device")
+    keys = pick(config, *_grid_metric(wildcards), "device")
     return plain({**keys, "job": _job(wildcards, "network", "seed")})
 
 
@@ -224,7 +233,7 @@ def evaluate_trained(config: Config, wildcards: Wildcards) -> dict[str, Any]:
 
 
 def evaluate_mix(config: Config, wildcards: Wildcards) -> dict[str, Any]:
-    keys = pick(config, *GRID_METRIC, "grid.mix.rank", "evaluate.batch_size", "device")
+    keys = pick(config, *_grid_metric(wildcards), "grid.mix.rank", "evaluate.batch_size", "device")
     job = {**_job(wildcards, "network", "seed"), "variant": "mix"}
     names = [c["name"] for c in _contexts(config, "mix")]
     return plain({**keys, "job": job, "contexts": names})
@@ -232,7 +241,7 @@ def evaluate_mix(config: Config, wildcards: Wildcards) -> dict[str, Any]:
 
 def evaluate_untrained(config: Config, wildcards: Wildcards) -> dict[str, Any]:
     variant = wildcards["untrained"]
-    reads_network = GRID_METRIC if variant in NETWORK_BASELINES else ()
+    reads_network = _grid_metric(wildcards) if variant in NETWORK_BASELINES else ()
     keys = pick(config, *reads_network, "evaluate.batch_size", "device")
     job = {**_job(wildcards, "network", "seed"), "variant": variant}
     return plain({**keys, "job": job})
@@ -268,6 +277,7 @@ def readout(config: Config, wildcards: Wildcards) -> dict[str, Any]:
         *(f"readout.{k}" for k in section),
         *(f"mos.{k}" for k in mos),
         "grid.weights_dir",
+        *(("grid.input_resize",) if fixed_input(wildcards["network"]) else ()),
         "seed",
         "device",
     )

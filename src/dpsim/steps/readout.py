@@ -8,6 +8,7 @@ import pandas as pd
 
 from dpsim import io
 from dpsim import readout as study
+from dpsim.backbones import DEFAULT_RESIZE
 from dpsim.data import mos, sources
 from dpsim.data import mos_fixture as fixture
 from dpsim.figure_registry import draw_figures
@@ -38,7 +39,12 @@ def readout(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_
         weights,
         inputs["bapps"],
         mos.read_mos_sets(section, fixture_dir),
-        study.ReadoutSettings.from_config(settings["readout"], settings["seed"], network),
+        study.ReadoutSettings.from_config(
+            settings["readout"],
+            settings["seed"],
+            network,
+            settings["grid"].get("input_resize", DEFAULT_RESIZE),
+        ),
         mos_size=section["image_size"],
         mos_resize=section["resize"],
         device=resolve_device(settings["device"]),
