@@ -6,16 +6,18 @@ import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from dpsim import aggregate, analysis, contexts, feature_cache, io
-from dpsim import caps as readouts
+from dpsim import aggregate, analysis, contexts, io
 from dpsim.contexts import Context
-from dpsim.data.pool import Pool, load_pool
 from dpsim.figure_registry import draw_figures
 from dpsim.names import STATS_FILES
 from dpsim.steps.job import NO_JOB, Files, Job, Settings
+
+if TYPE_CHECKING:
+    from dpsim.data.pool import Pool
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,9 @@ def caps(settings: Settings, inputs: Files, outputs: Files, *, job: Job = NO_JOB
     """The best unit, non-negative and unconstrained linear readouts of a network's frozen
     features, fitted per context on the training draws' statistics (``inputs["train"]``) and
     scored on the test draw's (``inputs["test"]``): ``outputs["caps"]`` (:mod:`dpsim.caps`)."""
+    from dpsim import caps as readouts  # torch: not imported by the summary job
+    from dpsim import feature_cache
+
     job.start()
     cell = settings["job"]
     table = readouts.cap_table(
@@ -90,6 +95,8 @@ class ResultData:
 
     @functools.cached_property
     def test_pool(self) -> Pool:
+        from dpsim.data.pool import load_pool  # torch: only the figures that show images
+
         return load_pool(self.inputs["pool"])
 
 
