@@ -45,7 +45,7 @@ import torch
 
 from dpsim import frozen_maps, inference, scoring
 from dpsim.contexts import Context, Judged
-from dpsim.data.bapps import BappsDataset, evaluation_entries
+from dpsim.data.bapps import scored_subsets
 from dpsim.data.pool import Pool
 from dpsim.metric import DPSMetric, load_metric
 from dpsim.names import CHECKPOINTS
@@ -117,42 +117,25 @@ def _jnd_rows(subset: str, distances: np.ndarray, same: np.ndarray) -> pd.DataFr
 HumanCaches = str | Path | Sequence[str | Path] | None
 
 
-def human_caches(caches: HumanCaches) -> list[Path]:
-    """``caches`` as a list of packed caches (:mod:`dpsim.data.bapps` layout)."""
-    if caches is None:
-        return []
-    if isinstance(caches, str | Path):
-        return [Path(caches)]
-    return [Path(cache) for cache in caches]
-
-
 def bapps_distances(model, pair_function, caches: HumanCaches, device: str, batch_size: int):
     """``(dataset, kind, subset, distances, labels, votes)`` of every subset the packed
-    ``caches`` score (:func:`dpsim.data.bapps.evaluation_entries`: BAPPS val and fit subsets,
+    ``caches`` score (:func:`dpsim.data.bapps.scored_subsets`: BAPPS val and fit subsets,
     judgment sets): 2AFC distances ``(d0, d1)``, JND ``(d,)``, each ``(N,)`` or ``(N, M)``."""
     scored = []
-    for cache_dir in human_caches(caches):
-        for entry in evaluation_entries(cache_dir):
-            data = BappsDataset(cache_dir, entry["kind"], entry["split"], entry["name"])
-            images = np.asarray(data.images)
-            distances: tuple[np.ndarray, ...]
-            if entry["kind"] == "2afc":
-                distances = inference.triplet_distances(
-                    model, images, device=device, batch_size=batch_size
-                )
-            else:
-                distances = (
-                    inference.pair_distances(
-                        pair_function,
-                        images[:, 0],
-                        images[:, 1],
-                        device=device,
-                        batch_size=batch_size,
-                    ),
-                )
-            scored.append(
-                (data.dataset, entry["kind"], entry["name"], distances, data.labels, data.votes)
+    for data in scored_subsets(caches):
+        images = np.asarray(data.images)
+        distances: tuple[np.ndarray, ...]
+        if data.kind == "2afc":
+            distances = inference.triplet_distances(
+                model, images, device=device, batch_size=batch_size
             )
+        else:
+            distances = (
+                inference.pair_distances(
+                    pair_function, images[:, 0], images[:, 1], device=device, batch_size=batch_size
+                ),
+            )
+        scored.append((data.dataset, data.kind, data.subset, distances, data.labels, data.votes))
     return scored
 
 

@@ -27,7 +27,7 @@ import torch
 
 from dpsim import integrity, io
 from dpsim.contexts import Judged
-from dpsim.data.bapps import BappsDataset, evaluation_entries
+from dpsim.data.bapps import scored_subsets
 from dpsim.data.pool import Pool, load_pool
 from dpsim.inference import to_signed
 from dpsim.metric import DPSMetric, layer_statistics
@@ -92,29 +92,27 @@ def bapps_statistics(
     batch_size: int = 256,
 ) -> dict[str, np.ndarray]:
     """Statistics of every subset the packed ``caches`` score (BAPPS val and fit, then the
-    judgment sets: :func:`dpsim.data.bapps.evaluation_entries`), as arrays named
+    judgment sets: :func:`dpsim.data.bapps.scored_subsets`), as arrays named
     ``{kind}:{key}:{name}`` (key: a BAPPS val subset's name, else ``{dataset}.{subset}``):
     2AFC ``s0``, ``s1``, ``judge`` and ``votes`` where known; JND ``s`` (of the pair) and
     ``same``; the subsets of other datasets also ``dataset`` and ``subset``."""
     arrays: dict[str, np.ndarray] = {}
-    for cache_dir in [caches] if isinstance(caches, str | Path) else caches:
-        for entry in evaluation_entries(cache_dir):
-            kind, name = entry["kind"], entry["name"]
-            data = BappsDataset(cache_dir, kind, entry["split"], name)
-            images = np.asarray(data.images)
-            parts = [images[:, k] for k in range(images.shape[1])]
-            s0, s1 = array_statistics(metric, *parts, device=device, batch_size=batch_size)
-            label = np.asarray(data.labels, dtype=np.float64)
-            key = f"{kind}:{name}" if data.dataset == "bapps" else f"{kind}:{data.dataset}.{name}"
-            if kind == "2afc":
-                arrays.update({f"{key}:s0": s0, f"{key}:s1": s1, f"{key}:judge": label})
-            else:
-                arrays.update({f"{key}:s": s0, f"{key}:same": label})
-            if data.votes is not None:
-                arrays[f"{key}:votes"] = np.asarray(data.votes, dtype=np.float64)
-            if data.dataset != "bapps":
-                arrays[f"{key}:dataset"] = np.array(data.dataset)
-                arrays[f"{key}:subset"] = np.array(name)
+    for data in scored_subsets(caches):
+        kind, name = data.kind, data.subset
+        images = np.asarray(data.images)
+        parts = [images[:, k] for k in range(images.shape[1])]
+        s0, s1 = array_statistics(metric, *parts, device=device, batch_size=batch_size)
+        label = np.asarray(data.labels, dtype=np.float64)
+        key = f"{kind}:{name}" if data.dataset == "bapps" else f"{kind}:{data.dataset}.{name}"
+        if kind == "2afc":
+            arrays.update({f"{key}:s0": s0, f"{key}:s1": s1, f"{key}:judge": label})
+        else:
+            arrays.update({f"{key}:s": s0, f"{key}:same": label})
+        if data.votes is not None:
+            arrays[f"{key}:votes"] = np.asarray(data.votes, dtype=np.float64)
+        if data.dataset != "bapps":
+            arrays[f"{key}:dataset"] = np.array(data.dataset)
+            arrays[f"{key}:subset"] = np.array(name)
     return arrays
 
 

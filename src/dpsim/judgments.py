@@ -347,3 +347,18 @@ def image_size(judgments: Judgments, resize: int | None = None) -> tuple[int, in
                     "in px every image is resized to) to score them together"
                 )
     return next(iter(sizes))
+
+
+def square_size(judgments: Judgments, resize: int | None, fix: str) -> tuple[int, int]:
+    """:func:`image_size`, which must be square: the metric scores square images.
+
+    Raises:
+        JudgmentsError: non-square images, with ``fix`` (where to give a resize).
+    """
+    width, height = image_size(judgments, resize)
+    if width != height:
+        raise JudgmentsError(
+            f"{judgments.source}: images are {width}x{height} pixels; the metric scores "
+            f"square images: {fix}"
+        )
+    return width, height

@@ -37,6 +37,7 @@ import pandas as pd
 from scipy.special import expit, gammaln
 
 from dpsim.names import FIT_DATASET
+from dpsim.stats import baseline_for_seeds
 
 #: What the table calls the family.
 FAMILY = "logistic in log(d0/d1), slope >= 0"
@@ -79,7 +80,7 @@ def scale_eps(d0: np.ndarray, d1: np.ndarray) -> float:
     return RELATIVE_EPS * float(np.median(positive)) if positive.size else 1e-12
 
 
-def log_ratio(d0: np.ndarray, d1: np.ndarray, eps: float) -> np.ndarray:
+def log_ratio(d0: np.ndarray, d1: np.ndarray, eps: float | np.ndarray) -> np.ndarray:
     """``log(d0 + eps) - log(d1 + eps)``: positive where p1 is the closer (distances below 0,
     a rounding of a cosine distance, count as 0)."""
     d0, d1 = (np.maximum(np.asarray(d, np.float64), 0.0) for d in (d0, d1))
@@ -209,9 +210,8 @@ def calibration_table(items: pd.DataFrame, table: pd.DataFrame, bins: int = 10) 
     pooled = rows.merge(fitted, on=list(METRIC_KEYS))
     if pooled.empty:
         return pd.DataFrame(columns=list(CALIBRATION_COLUMNS))
-    d0, d1 = (np.maximum(pooled[c].to_numpy(float), 0.0) for c in ("d0", "d1"))
-    x = np.log(d0 + pooled["eps"]) - np.log(d1 + pooled["eps"])
-    pooled["predicted"] = expit(pooled["slope"] * x)
+    x = log_ratio(pooled["d0"], pooled["d1"], pooled["eps"].to_numpy())
+    pooled["predicted"] = expit(pooled["slope"].to_numpy() * x)
     pooled["observed"] = np.round(pooled["judge"] * pooled["votes"]) / pooled["votes"]
     pooled["bin"] = np.minimum((pooled["predicted"] * bins).astype(int), bins - 1)
     table = pooled.groupby(["network", "variant", "dataset", "bin"], as_index=False).agg(
@@ -231,14 +231,11 @@ def likelihood_gains(table: pd.DataFrame, baseline: str, trained: Sequence[str])
     ]
     if base.empty:
         return pd.DataFrame()
-    counts = base.groupby("network")["seed"].transform("nunique")
     adapted = table[table["variant"].isin(trained)]
-    single = base[counts == 1].drop(columns="seed")
-    paired = adapted.merge(
-        base[counts != 1], on=["network", "seed", "dataset", "subset"], suffixes=("", "_base")
+    base = baseline_for_seeds(base, adapted["seed"])
+    merged = adapted.merge(
+        base, on=["network", "seed", "dataset", "subset"], suffixes=("", "_base")
     )
-    shared = adapted.merge(single, on=["network", "dataset", "subset"], suffixes=("", "_base"))
-    merged = pd.concat([paired, shared], ignore_index=True)
     merged["gain"] = merged["log_likelihood"] - merged["log_likelihood_base"]
     return merged.groupby(["network", "variant", "dataset"], as_index=False).agg(
         gain=("gain", "mean"),

@@ -236,12 +236,9 @@ def judgments_checks(config: dict[str, Any], workdir: str | Path = ".") -> list[
     try:
         table = judgment_pool.read_configured(section, workdir)
         splits = judgment_pool.configured_splits(table, section, config["seed"])
-        width, height = judgments.image_size(table, section["resize"])
+        width, _ = judgments.square_size(table, section["resize"], judgment_pool.RESIZE_FIX)
     except (judgments.JudgmentsError, ValueError) as error:
         return [Check("judgments", False, f"contexts.judgments: {error}")]
-    if width != height:
-        message = f"contexts.judgments: {table.source}: images are {width}x{height}; set resize"
-        return [Check("judgments", False, message)]
     sizes = ", ".join(f"{name} {len(rows)}" for name, rows in splits.items())
     kind = "0/1 judges" if table.binary else "judges that are shares (paired bootstrap tests)"
     text = f"{table.source}: {len(table)} triplets ({sizes}), {width} px, {kind}"

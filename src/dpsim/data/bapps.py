@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -355,6 +355,16 @@ def evaluation_entries(cache_dir: str | Path) -> list[dict]:
 
 
 # ---------------------------------------------------------------- datasets
+
+
+def scored_subsets(caches: str | Path | Sequence[str | Path] | None) -> Iterator[BappsDataset]:
+    """Every subset the packed ``caches`` score (:func:`evaluation_entries`), opened, in order:
+    one cache, several (BAPPS's, then the judgment sets'), or none."""
+    if caches is None:
+        return
+    for cache_dir in [caches] if isinstance(caches, str | Path) else caches:
+        for entry in evaluation_entries(cache_dir):
+            yield BappsDataset(cache_dir, entry["kind"], entry["split"], entry["name"])
 
 
 class BappsDataset(torch.utils.data.Dataset):

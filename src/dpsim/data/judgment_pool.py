@@ -23,11 +23,14 @@ from dpsim.data.pool import PoolSpec, array_sha256, write_arrays_draw
 from dpsim.judgments import (
     Columns,
     Judgments,
-    image_size,
     read_bapps_2afc_folder,
     read_csv_judgments,
     split_indices,
+    square_size,
 )
+
+#: Where a judgments context gets a resize (:func:`dpsim.judgments.square_size`).
+RESIZE_FIX = "set contexts.judgments.resize"
 
 
 def read_configured(section: Mapping[str, Any], root: str | Path = ".") -> Judgments:
@@ -96,12 +99,7 @@ def build_judgment_draw(
     """Write the ``split`` rows of the configured judgments as pool draw 0; the manifest."""
     judgments = read_configured(section, root)
     rows = configured_splits(judgments, section, seed)[split]
-    size = image_size(judgments, section["resize"])
-    if size[0] != size[1]:
-        raise ValueError(
-            f"{judgments.source}: images are {size[0]}x{size[1]} pixels; the metric scores "
-            "square images: set contexts.judgments.resize"
-        )
+    size = square_size(judgments, section["resize"], RESIZE_FIX)
     arrays = judgment_arrays(judgments, rows, size)
     spec = PoolSpec(
         split,

@@ -20,7 +20,7 @@ import numpy as np
 
 from dpsim.data.bapps import RESIZE_FILTER, write_index, write_packed
 from dpsim.data.judgment_pool import pixels, read_configured
-from dpsim.judgments import Judgments, JudgmentsError, image_size
+from dpsim.judgments import Judgments, JudgmentsError, square_size
 
 #: What a judgment set's subset is called when all its rows are scored.
 ALL_ROWS = "all"
@@ -57,12 +57,7 @@ def read_set(
     (the preflight reads them this way before any job, so a bad table stops the run at once)."""
     judgments = read_configured(section, root)
     rows = scored_rows(judgments, section["split"])
-    size = image_size(judgments, section["resize"])
-    if size[0] != size[1]:
-        raise JudgmentsError(
-            f"{judgments.source}: images are {size[0]}x{size[1]} pixels; the metric scores "
-            "square images: give the set a resize"
-        )
+    size = square_size(judgments, section["resize"], "give the set a resize")
     return judgments, rows, size
 
 
